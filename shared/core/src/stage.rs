@@ -1,0 +1,246 @@
+//! The [`Stage`] trait: what every stage crate implements, and all it sees of the
+//! runner.
+//!
+//! A stage is a pure function of its parameters and its input artifacts' bytes. It
+//! knows nothing of sled, hashing, the store layout or the CLI: the runner resolves
+//! its inputs (verifying their hashes), calls [`Stage::run`], then hashes and stores
+//! the outputs. Determinism is the stage's duty: the same params and input bytes
+//! must give byte-identical outputs, whatever the thread count.
+
+use crate::{ArtifactId, Format};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A stage failed. The message must say what and where (file, line, row, param).
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Bad input data: `source` names the file (or artifact), `line` is 1-based when known.
+    #[error("{source_name}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    BadInput {
+        source_name: String,
+        line: Option<u64>,
+        message: String,
+    },
+    /// A parameter value that cannot work (e.g. rank = 0), named by its dotted path.
+    #[error("invalid parameter {param}: {message}")]
+    BadParam { param: String, message: String },
+    /// A numerical failure, with the advice to fix it.
+    #[error("{0}")]
+    Numerical(String),
+    /// An input the runner was expected to provide is missing (a wiring bug).
+    #[error("missing input artifact '{0}'")]
+    MissingInput(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StageError {
+    /// Shorthand for [`StageError::Other`].
+    pub fn other(msg: impl Into<String>) -> Self {
+        StageError::Other(msg.into())
+    }
+}
+
+impl From<crate::codec::CodecError> for StageError {
+    fn from(e: crate::codec::CodecError) -> Self {
+        StageError::Other(e.to_string())
+    }
+}
+
+impl From<crate::table::TableError> for StageError {
+    fn from(e: crate::table::TableError) -> Self {
+        StageError::Other(e.to_string())
+    }
+}
+
+/// One input handed to a stage: its id, a human label and its (hash-verified) bytes.
+#[derive(Clone, Debug)]
+pub struct InputArtifact {
+    /// Content id of the bytes.
+    pub id: ArtifactId,
+    /// What to call it in messages: the original file path for raw sources,
+    /// `stage.output` (e.g. `split.train`) for produced artifacts.
+    pub label: String,
+    /// Encoding of the bytes.
+    pub format: Format,
+    /// The bytes, already verified against `id` by the runner.
+    pub bytes: Arc<[u8]>,
+}
+
+/// The inputs of one stage run, by name.
+///
+/// Names: raw sources are `source`, `source_test` and `titles` (preprocess only);
+/// produced artifacts are `stage.output`, e.g. `split.train`, `tune.best_params`.
+#[derive(Clone, Debug, Default)]
+pub struct StageInputs {
+    inputs: BTreeMap<String, InputArtifact>,
+}
+
+impl StageInputs {
+    /// An empty set of inputs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add (or replace) the input called `name`.
+    pub fn insert(&mut self, name: impl Into<String>, input: InputArtifact) {
+        self.inputs.insert(name.into(), input);
+    }
+
+    /// The input called `name`, or [`StageError::MissingInput`].
+    pub fn get(&self, name: &str) -> Result<&InputArtifact, StageError> {
+        self.inputs
+            .get(name)
+            .ok_or_else(|| StageError::MissingInput(name.to_string()))
+    }
+
+    /// The input called `name` if the runner provided it (optional inputs).
+    pub fn optional(&self, name: &str) -> Option<&InputArtifact> {
+        self.inputs.get(name)
+    }
+
+    /// All inputs, by name (sorted).
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &InputArtifact)> {
+        self.inputs.iter()
+    }
+}
+
+/// One output a stage produced.
+#[derive(Clone, Debug)]
+pub struct OutputArtifact {
+    /// The output's name (one of [`Stage::OUTPUTS`]).
+    pub name: String,
+    /// Encoding of `bytes`.
+    pub format: Format,
+    /// The artifact's bytes; their blake3 becomes the artifact id.
+    pub bytes: Vec<u8>,
+}
+
+/// What a stage run produced: its artifacts plus a human summary for the run log.
+#[derive(Clone, Debug, Default)]
+pub struct StageOutputs {
+    /// Output artifacts (every name of [`Stage::OUTPUTS`] exactly once).
+    pub artifacts: Vec<OutputArtifact>,
+    /// Short lines shown in the run log, e.g. "100000 rows read, 943 users".
+    pub summary: Vec<String>,
+}
+
+impl StageOutputs {
+    /// An empty set of outputs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add an output artifact.
+    pub fn add(&mut self, name: &str, format: Format, bytes: Vec<u8>) -> &mut Self {
+        self.artifacts.push(OutputArtifact {
+            name: name.to_string(),
+            format,
+            bytes,
+        });
+        self
+    }
+
+    /// Add a summary line.
+    pub fn note(&mut self, line: impl Into<String>) -> &mut Self {
+        self.summary.push(line.into());
+        self
+    }
+}
+
+/// A progress reporter for long work (a bar in a terminal, nothing otherwise).
+pub trait Progress: Send + Sync {
+    /// Advance by `n` units.
+    fn inc(&self, n: u64);
+    /// Replace the message shown beside the bar.
+    fn set_message(&self, msg: String);
+    /// The work is done.
+    fn finish(&self);
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn inc(&self, _n: u64) {}
+    fn set_message(&self, _msg: String) {}
+    fn finish(&self) {}
+}
+
+/// What the runner offers a running stage.
+pub trait StageContext: Send + Sync {
+    /// Name of the dataset (DAG branch) this run belongs to.
+    fn dataset(&self) -> &str;
+
+    /// A progress reporter over `total` units of work labelled `label`.
+    fn progress(&self, label: &str, total: u64) -> Box<dyn Progress>;
+
+    /// Fine-grained memoisation inside a stage (e.g. one tune grid point on one
+    /// fold). `key` must identify the computation fully (params and the ids of the
+    /// inputs it reads); the runner scopes it by stage name and code fingerprint.
+    fn memo_get(&self, key: &[u8]) -> Option<Vec<u8>>;
+
+    /// Record a memoised result (see [`StageContext::memo_get`]).
+    fn memo_put(&self, key: &[u8], value: &[u8]);
+}
+
+/// A context for tests and library use: no progress, an in-memory memo table.
+#[derive(Default)]
+pub struct LocalContext {
+    /// Dataset name reported by [`StageContext::dataset`].
+    pub dataset: String,
+    memo: std::sync::Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// Number of `memo_put` calls so far (tests count recomputations with it).
+    pub puts: std::sync::atomic::AtomicUsize,
+}
+
+impl LocalContext {
+    /// A context for dataset `dataset`.
+    pub fn new(dataset: &str) -> Self {
+        LocalContext {
+            dataset: dataset.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl StageContext for LocalContext {
+    fn dataset(&self) -> &str {
+        &self.dataset
+    }
+    fn progress(&self, _label: &str, _total: u64) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+    fn memo_get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.memo.lock().ok()?.get(key).cloned()
+    }
+    fn memo_put(&self, key: &[u8], value: &[u8]) {
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut m) = self.memo.lock() {
+            m.insert(key.to_vec(), value.to_vec());
+        }
+    }
+}
+
+/// A pipeline stage: a pure function from params + input artifacts to output artifacts.
+///
+/// Implemented once per stage crate. `Params` is the stage's section of
+/// `pipeline.toml` (it must reject unknown keys: `#[serde(deny_unknown_fields)]`);
+/// its canonical JSON is part of the stage's cache key.
+pub trait Stage {
+    /// The stage's name: `preprocess`, `split`, `tune`, `train` or `evaluate`.
+    const NAME: &'static str;
+    /// The names of the artifacts every run produces.
+    const OUTPUTS: &'static [&'static str];
+    /// The stage's parameters (its `pipeline.toml` section).
+    type Params: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
+
+    /// Run the stage. Must be deterministic in `params` and the input bytes.
+    fn run(
+        params: &Self::Params,
+        inputs: &StageInputs,
+        ctx: &dyn StageContext,
+    ) -> Result<StageOutputs, StageError>;
+}

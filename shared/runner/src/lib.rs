@@ -1,0 +1,1 @@
+//! The DAG runner: pipeline.toml, stage keys, caching, early cutoff, lineage.
