@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod stage;
 pub mod table;
+pub mod test_support;
 
 pub use stage::{
     InputArtifact, OutputArtifact, Progress, StageContext, StageError, StageInputs, StageOutputs,
