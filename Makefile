@@ -1,0 +1,61 @@
+# alsflow — the commands a user and CI run. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/release/alsflow
+
+# The data home: $ALSFLOW_DATA, else ./data, else a read-only data folder beside the
+# checkout (../shared/data) when one is there.
+ifeq ($(origin ALSFLOW_DATA), undefined)
+  ifneq ($(wildcard data),)
+    ALSFLOW_DATA := $(abspath data)
+  else ifneq ($(wildcard ../shared/data),)
+    ALSFLOW_DATA := $(abspath ../shared/data)
+  else
+    ALSFLOW_DATA := $(abspath data)
+  endif
+endif
+export ALSFLOW_DATA
+
+.PHONY: help build pipeline test lint bench bench-compare report report-check clean-store
+
+help:
+	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
+	@echo "make test           every test (what CI runs)"
+	@echo "make lint           rustfmt check + clippy -D warnings"
+	@echo "make bench          Rust benchmarks (criterion and harness-less benches)"
+	@echo "make bench-compare  ALS speed against the Python 'implicit' library (installs it in a virtualenv)"
+	@echo "make report         write the HTML report of the latest run to ./report"
+	@echo "make report-check   render the report in headless Chromium and check its images load"
+
+build:
+	$(CARGO) build --release -p alsflow
+
+# Exit code 3 from `alsflow run` means "the data is not available here and could not be
+# downloaded"; only then does `make pipeline` switch to the offline synthetic pipeline.
+pipeline: build
+	@echo "data home: $$ALSFLOW_DATA"
+	@set +e; $(BIN) run --config pipeline.toml; rc=$$?; set -e; \
+	if [ $$rc -eq 3 ]; then \
+	  echo "make pipeline: the datasets of pipeline.toml are not in the data home ($$ALSFLOW_DATA) and cannot be downloaded (offline?)."; \
+	  echo "make pipeline: running the offline synthetic pipeline (pipelines/synthetic.toml) instead."; \
+	  $(BIN) run --config pipelines/synthetic.toml; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+test:
+	$(CARGO) test --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench --workspace
+
+bench-compare:
+	bash benches/compare.sh
+
+report: build
+	$(BIN) report --out report
+
+report-check: report
+	bash benches/report_check.sh report
