@@ -42,7 +42,7 @@ pipeline: build
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 test:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 lint:
 	$(CARGO) fmt --all -- --check
