@@ -1,0 +1,359 @@
+//! Brute-force reference (PROTOCOL.md §4 read literally) against the blocked
+//! implementation, plus the shared test vectors.
+
+use super::*;
+use proptest::prelude::*;
+use std::path::Path;
+
+/// The obvious O(|C|²) implementation of every metric, straight from the protocol.
+fn brute(
+    train: &UserItems,
+    test: &UserItems,
+    x: &[f32],
+    y: &[f32],
+    rank: usize,
+    k: usize,
+) -> Metrics {
+    let ni = train.n_items() as usize;
+    let catalog: Vec<bool> = (0..ni)
+        .map(|j| (0..train.n_users()).any(|u| train.row(u).0.contains(&(j as u32))))
+        .collect();
+    let score = |u: usize, j: usize| -> f64 {
+        (0..rank)
+            .map(|f| x[u * rank + f] as f64 * y[j * rank + f] as f64)
+            .sum()
+    };
+    let (mut num, mut den, mut p, mut r, mut ap, mut nd, mut auc) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut nu, mut na, mut nt_all) = (0u64, 0u64, 0u64);
+    let mut covered = std::collections::BTreeSet::new();
+    for u in 0..train.n_users() {
+        let (te, tv) = test.row(u);
+        if te.is_empty() {
+            continue;
+        }
+        let tr = train.row(u).0;
+        let cand: Vec<usize> = (0..ni)
+            .filter(|&j| catalog[j] && !tr.contains(&(j as u32)))
+            .collect();
+        let s: Vec<f64> = (0..ni).map(|j| score(u as usize, j)).collect();
+        for (&i, &v) in te.iter().zip(tv) {
+            let greater = cand.iter().filter(|&&j| s[j] > s[i as usize]).count();
+            num += v * if cand.len() > 1 {
+                greater as f64 / (cand.len() - 1) as f64
+            } else {
+                0.0
+            };
+            den += v;
+        }
+        let mut ranked = cand.clone();
+        ranked.sort_by(|&a, &b| s[b].partial_cmp(&s[a]).unwrap().then(a.cmp(&b)));
+        ranked.truncate(k);
+        covered.extend(ranked.iter().copied());
+        let rel: Vec<f64> = ranked
+            .iter()
+            .map(|&j| if te.contains(&(j as u32)) { 1.0 } else { 0.0 })
+            .collect();
+        let h: f64 = rel.iter().sum();
+        p += h / k as f64;
+        r += h / te.len() as f64;
+        let (mut c, mut a) = (0.0, 0.0);
+        for (n, &x) in rel.iter().enumerate() {
+            if x > 0.0 {
+                c += 1.0;
+                a += c / (n + 1) as f64;
+            }
+        }
+        ap += a / k.min(te.len()) as f64;
+        let dcg: f64 = rel
+            .iter()
+            .enumerate()
+            .map(|(n, &x)| x / ((n + 2) as f64).log2())
+            .sum();
+        let idcg: f64 = (1..=k.min(te.len()))
+            .map(|n| 1.0 / ((n + 1) as f64).log2())
+            .sum();
+        nd += dcg / idcg;
+        let negs: Vec<usize> = cand
+            .iter()
+            .copied()
+            .filter(|&j| !te.contains(&(j as u32)))
+            .collect();
+        if !negs.is_empty() {
+            let mut a = 0.0;
+            for &i in te {
+                let si = s[i as usize];
+                a += negs
+                    .iter()
+                    .map(|&j| {
+                        if si > s[j] {
+                            1.0
+                        } else if si == s[j] {
+                            0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>()
+                    / negs.len() as f64;
+            }
+            auc += a / te.len() as f64;
+            na += 1;
+        }
+        nu += 1;
+        nt_all += te.len() as u64;
+    }
+    let n_cat = catalog.iter().filter(|&&c| c).count();
+    Metrics {
+        k,
+        roem: num / den,
+        precision: p / nu as f64,
+        recall: r / nu as f64,
+        map: ap / nu as f64,
+        ndcg: nd / nu as f64,
+        auc: if na == 0 { f64::NAN } else { auc / na as f64 },
+        coverage: covered.len() as f64 / n_cat as f64,
+        users_evaluated: nu,
+        test_interactions: nt_all,
+    }
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol
+}
+
+fn assert_metrics_close(got: &Metrics, want: &Metrics, tol: f64) {
+    assert_eq!(got.users_evaluated, want.users_evaluated);
+    assert_eq!(got.test_interactions, want.test_interactions);
+    for ((name, g), (_, w)) in got.named().into_iter().zip(want.named()) {
+        assert!(close(g, w, tol), "{name}: got {g}, want {w}");
+    }
+}
+
+/// A random case: interactions split into train/test, factors on a coarse grid
+/// (multiples of 0.5 in [-1, 1]) so score ties are frequent.
+fn case() -> impl Strategy<Value = (UserItems, UserItems, Vec<f32>, Vec<f32>, usize, usize)> {
+    (1u32..7, 1u32..12, 1usize..4, 1usize..5).prop_flat_map(|(nu, ni, rank, k)| {
+        let cells = (nu * ni) as usize;
+        (
+            proptest::collection::vec(0u8..4, cells),
+            proptest::collection::vec(-2i8..=2, nu as usize * rank),
+            proptest::collection::vec(-2i8..=2, ni as usize * rank),
+            1u8..4,
+        )
+            .prop_map(move |(cell, xu, yi, w)| {
+                // cell: 0 = none, 1 = train, 2 = train, 3 = test (test needs a catalog item: fixed below).
+                let (mut tu, mut ti, mut tv) = (vec![], vec![], vec![]);
+                let (mut su, mut si, mut sv) = (vec![], vec![], vec![]);
+                let mut in_train = vec![false; ni as usize];
+                for u in 0..nu {
+                    for i in 0..ni {
+                        if matches!(cell[(u * ni + i) as usize], 1 | 2) {
+                            tu.push(u);
+                            ti.push(i);
+                            tv.push(1.0);
+                            in_train[i as usize] = true;
+                        }
+                    }
+                }
+                for u in 0..nu {
+                    for i in 0..ni {
+                        if cell[(u * ni + i) as usize] == 3 && in_train[i as usize] {
+                            su.push(u);
+                            si.push(i);
+                            sv.push((1 + (u + i) % w as u32) as f32);
+                        }
+                    }
+                }
+                let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &tv).unwrap();
+                let test = UserItems::from_triples("test", nu, ni, &su, &si, &sv).unwrap();
+                let x = xu.iter().map(|&v| v as f32 * 0.5).collect();
+                let y = yi.iter().map(|&v| v as f32 * 0.5).collect();
+                (train, test, x, y, rank, k)
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn blocked_metrics_equal_brute_force((train, test, x, y, rank, k) in case()) {
+        prop_assume!(test.nnz() > 0);
+        let set = EvalSet::new(train.clone(), test.clone()).unwrap();
+        let got = evaluate_factors(&set, &x, &y, rank, k).unwrap();
+        let want = brute(&train, &test, &x, &y, rank, k);
+        assert_metrics_close(&got, &want, 1e-12);
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    // 300 users span several blocks.
+    let (nu, ni, rank) = (300u32, 40u32, 3usize);
+    let (mut tu, mut ti, mut su, mut si) = (vec![], vec![], vec![], vec![]);
+    for u in 0..nu {
+        for i in 0..ni {
+            match (u * 7 + i * 13) % 9 {
+                0 | 1 => {
+                    tu.push(u);
+                    ti.push(i);
+                }
+                2 => {
+                    su.push(u);
+                    si.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+    let tv = vec![1.0; tu.len()];
+    let sv = vec![1.0; su.len()];
+    let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &tv).unwrap();
+    let test = UserItems::from_triples("test", nu, ni, &su, &si, &sv).unwrap();
+    let set = EvalSet::new(train, test).unwrap();
+    let x: Vec<f32> = (0..nu as usize * rank)
+        .map(|v| ((v * 37 % 11) as f32 - 5.0) / 3.0)
+        .collect();
+    let y: Vec<f32> = (0..ni as usize * rank)
+        .map(|v| ((v * 17 % 13) as f32 - 6.0) / 7.0)
+        .collect();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let four = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let a = one.install(|| evaluate_factors(&set, &x, &y, rank, 10).unwrap());
+    let b = four.install(|| evaluate_factors(&set, &x, &y, rank, 10).unwrap());
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+}
+
+#[test]
+fn a_test_item_the_user_trained_on_is_an_error() {
+    let train = UserItems::from_triples("train", 1, 3, &[0, 0], &[0, 1], &[1.0, 1.0]).unwrap();
+    let test = UserItems::from_triples("test", 1, 3, &[0], &[1], &[1.0]).unwrap();
+    assert_eq!(
+        EvalSet::new(train, test).unwrap_err(),
+        MetricsError::NotCandidate { user: 0, item: 1 }
+    );
+    let err = UserItems::from_triples("test", 1, 3, &[0], &[5], &[1.0]).unwrap_err();
+    assert!(err.to_string().contains("row 0: item index 5"), "{err}");
+}
+
+#[test]
+fn metric_lookup_by_name() {
+    let m = Metrics {
+        k: 10,
+        roem: 0.1,
+        precision: 0.2,
+        recall: 0.3,
+        map: 0.4,
+        ndcg: 0.5,
+        auc: 0.6,
+        coverage: 0.7,
+        users_evaluated: 1,
+        test_interactions: 1,
+    };
+    assert_eq!(m.get("roem"), Some(0.1));
+    assert_eq!(m.get("precision@10"), Some(0.2));
+    assert_eq!(m.get("ndcg"), Some(0.5));
+    assert_eq!(m.get("precision@5"), None);
+    assert_eq!(m.get("bogus"), None);
+    assert!(!Metrics::higher_is_better("roem"));
+    assert!(Metrics::higher_is_better("auc"));
+}
+
+// ---- shared vectors -------------------------------------------------------------
+
+fn read_triples(path: &Path) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (mut u, mut i, mut v) = (vec![], vec![], vec![]);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let p: Vec<&str> = line.split('\t').collect();
+        u.push(p[0].parse().unwrap());
+        i.push(p[1].parse().unwrap());
+        v.push(p[2].parse().unwrap());
+    }
+    (u, i, v)
+}
+
+/// `idx<TAB>f1<TAB>f2...`; missing rows are zero vectors.
+fn read_factors(path: &Path, n: usize) -> (Vec<f32>, usize) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let rank = rows[0].len() - 1;
+    let mut out = vec![0.0f32; n * rank];
+    for r in rows {
+        let idx: usize = r[0].parse().unwrap();
+        for f in 0..rank {
+            // Factors were written from float32 values; parse via f64 then narrow exactly.
+            out[idx * rank + f] = r[f + 1].parse::<f64>().unwrap() as f32;
+        }
+    }
+    (out, rank)
+}
+
+fn check_vector(dir: &Path, split: &Path, n_users: u32, n_items: u32) {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let k = expected["k"].as_u64().unwrap() as usize;
+    let (a, b, c) = read_triples(&split.join("train.tsv"));
+    let train = UserItems::from_triples("train", n_users, n_items, &a, &b, &c).unwrap();
+    let (a, b, c) = read_triples(&split.join("test.tsv"));
+    let test = UserItems::from_triples("test", n_users, n_items, &a, &b, &c).unwrap();
+    let (x, rank) = read_factors(&dir.join("user_factors.tsv"), n_users as usize);
+    let (y, _) = read_factors(&dir.join("item_factors.tsv"), n_items as usize);
+    let set = EvalSet::new(train, test).unwrap();
+    let m = evaluate_factors(&set, &x, &y, rank, k).unwrap();
+    let exp = &expected["expected"];
+    assert_eq!(m.users_evaluated, exp["n_users_eval"].as_u64().unwrap());
+    assert_eq!(
+        m.test_interactions,
+        exp["n_test_interactions_eval"].as_u64().unwrap()
+    );
+    for (name, got) in m.named() {
+        if let Some(want) = exp[&name].as_f64() {
+            assert!(
+                (got - want).abs() <= 1e-6,
+                "{}: {name} = {got}, expected {want}",
+                dir.display()
+            );
+        } else {
+            assert!(name.starts_with("coverage"), "expected.json lacks {name}");
+        }
+    }
+}
+
+#[test]
+fn tiny_ties_vector_reproduces() {
+    let Some(bench) = alsflow_core::test_support::shared_bench() else {
+        eprintln!("SKIP tiny_ties_vector_reproduces: ../shared/bench is not present");
+        return;
+    };
+    let dir = bench.join("vectors/tiny-ties");
+    check_vector(&dir, &dir, 3, 6);
+}
+
+#[test]
+fn ml_100k_rank10_vector_reproduces() {
+    let Some(data) =
+        alsflow_core::test_support::shared_data_or_skip("ml_100k_rank10_vector_reproduces")
+    else {
+        return;
+    };
+    let Some(bench) = alsflow_core::test_support::shared_bench() else {
+        return;
+    };
+    let split = data.join("splits/ml-100k");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("meta.json")).unwrap()).unwrap();
+    let nu = meta["n_users"].as_u64().unwrap() as u32;
+    let ni = meta["n_items"].as_u64().unwrap() as u32;
+    check_vector(&bench.join("vectors/ml-100k-rank10"), &split, nu, ni);
+}
