@@ -1,0 +1,559 @@
+//! Alternating least squares: initialisation, the two half-iterations, the objective.
+
+use crate::kernels::{self, axpy, dot, padded, symv, syrk_lower};
+use crate::matrix::Compressed;
+use crate::{AlsError, AlsModel, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
+use rayon::prelude::*;
+
+/// Rows solved per parallel task: fixed, so the partition (and with it every
+/// per-chunk reduction) does not depend on the thread count.
+const ROWS_PER_TASK: usize = 32;
+/// Rows per partial sum of a Gram matrix; partial sums are added in chunk order.
+const GRAM_CHUNK: usize = 4096;
+/// Nonzeros gathered at once when building a row's normal equations (keeps the
+/// gathered block in L1/L2).
+const GATHER_BLOCK: usize = 128;
+/// Initial factors are uniform in [0, INIT_SCALE), as `implicit` does.
+const INIT_SCALE: f32 = 0.01;
+
+/// Fit a model on `m` with `p`.
+pub fn fit(m: &InteractionMatrix, p: &AlsParams) -> Result<AlsModel, AlsError> {
+    fit_impl(m, p, None)
+}
+
+/// Like [`fit`], calling `on_iteration(iter, &model)` (1-based `iter`) after every
+/// iteration. The model passed at iteration k is bit-identical to `fit` with
+/// `max_iter = k` (apart from `params.max_iter`).
+pub fn fit_with(
+    m: &InteractionMatrix,
+    p: &AlsParams,
+    on_iteration: &mut dyn FnMut(usize, &AlsModel),
+) -> Result<AlsModel, AlsError> {
+    fit_impl(m, p, Some(on_iteration))
+}
+
+/// Check every parameter; the error names the first bad one.
+pub(crate) fn validate(p: &AlsParams) -> Result<(), AlsError> {
+    let bad = |param: &'static str, message: String| Err(AlsError::BadParam { param, message });
+    if p.rank == 0 {
+        return bad("rank", "must be at least 1".into());
+    }
+    if p.rank > 4096 {
+        return bad(
+            "rank",
+            format!("{} is larger than the supported 4096", p.rank),
+        );
+    }
+    if !(p.reg_param.is_finite() && p.reg_param >= 0.0) {
+        return bad(
+            "reg_param",
+            format!("{} must be a finite number ≥ 0", p.reg_param),
+        );
+    }
+    if !(p.alpha.is_finite() && p.alpha >= 0.0) {
+        return bad("alpha", format!("{} must be a finite number ≥ 0", p.alpha));
+    }
+    if p.confidence == Confidence::Log && !(p.eps.is_finite() && p.eps > 0.0) {
+        return bad(
+            "eps",
+            format!(
+                "{} must be a finite number > 0 with confidence = \"log\"",
+                p.eps
+            ),
+        );
+    }
+    if p.solver == Solver::Cg && !p.nonnegative && p.cg_steps == 0 {
+        return bad("cg_steps", "must be at least 1 with solver = \"cg\"".into());
+    }
+    Ok(())
+}
+
+/// SplitMix64, used to seed xoshiro256**.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// xoshiro256** (Blackman & Vigna): small, fast, and ours, so the initial factors
+/// never change with a dependency upgrade.
+struct Xoshiro256 {
+    s: [u64; 4],
+}
+
+impl Xoshiro256 {
+    fn new(seed: u64) -> Self {
+        let mut sm = seed;
+        Xoshiro256 {
+            s: [
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+                splitmix64(&mut sm),
+            ],
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1) with 24 random bits (exact in f32).
+    fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+}
+
+/// Initial factors (padded rows): uniform [0, 0.01) for rows with interactions, zero
+/// otherwise. Generated sequentially from one stream, so independent of threads.
+fn init_factors(rng: &mut Xoshiro256, rows: &Compressed, k: usize, kp: usize) -> Vec<f32> {
+    let n = rows.rows();
+    let mut f = vec![0f32; n * kp];
+    for r in 0..n {
+        let empty = rows.indptr[r] == rows.indptr[r + 1];
+        for j in 0..k {
+            let v = rng.next_f32() * INIT_SCALE;
+            if !empty {
+                f[r * kp + j] = v;
+            }
+        }
+    }
+    f
+}
+
+/// Confidence c and preference p of an interaction value.
+#[inline(always)]
+fn confidence(p: &AlsParams, r: f32) -> (f32, f32) {
+    let a = r.abs();
+    let c = match p.confidence {
+        Confidence::Linear => 1.0 + p.alpha * a,
+        Confidence::Log => 1.0 + p.alpha * (a / p.eps).ln_1p(),
+    };
+    (c, if r > 0.0 { 1.0 } else { 0.0 })
+}
+
+/// λ for a row with `nnz` interactions.
+#[inline(always)]
+fn row_lambda(p: &AlsParams, nnz: usize) -> f32 {
+    match p.reg_scaling {
+        RegScaling::Plain => p.reg_param,
+        RegScaling::PerInteraction => p.reg_param * nnz as f32,
+    }
+}
+
+fn fit_impl(
+    m: &InteractionMatrix,
+    p: &AlsParams,
+    mut on_iteration: Option<&mut dyn FnMut(usize, &AlsModel)>,
+) -> Result<AlsModel, AlsError> {
+    validate(p)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(p.threads)
+        .build()
+        .map_err(|e| AlsError::ThreadPool {
+            threads: p.threads,
+            message: e.to_string(),
+        })?;
+    let (k, kp) = (p.rank, padded(p.rank));
+    let mut rng = Xoshiro256::new(p.seed);
+    let mut x = init_factors(&mut rng, &m.by_user, k, kp);
+    let mut y = init_factors(&mut rng, &m.by_item, k, kp);
+    let mut loss = Vec::new();
+    // Gram of the item factors carried from the end of one iteration (where the
+    // loss needs it) to the user half of the next. The callback runs outside the
+    // pool (it need not be Send).
+    let mut gram_y: Option<Vec<f32>> = None;
+    for iter in 1..=p.max_iter {
+        pool.install(|| -> Result<(), AlsError> {
+            let gy = match gram_y.take() {
+                Some(g) => g,
+                None => gram(&y, kp),
+            };
+            solve_half(
+                &Half {
+                    side: "user",
+                    rows: &m.by_user,
+                    other: &y,
+                    gram: &gy,
+                    k,
+                    kp,
+                    p,
+                },
+                &mut x,
+            )?;
+            let gx = gram(&x, kp);
+            solve_half(
+                &Half {
+                    side: "item",
+                    rows: &m.by_item,
+                    other: &x,
+                    gram: &gx,
+                    k,
+                    kp,
+                    p,
+                },
+                &mut y,
+            )?;
+            if p.compute_loss {
+                let gy = gram(&y, kp);
+                loss.push(objective(m, p, &x, &y, &gy, kp));
+                gram_y = Some(gy);
+            }
+            Ok(())
+        })?;
+        if let Some(l) = loss.last() {
+            tracing::debug!(iter, loss = l, "ALS iteration");
+        }
+        if let Some(cb) = on_iteration.as_deref_mut() {
+            let mut params = p.clone();
+            params.max_iter = iter;
+            cb(iter, &export(m, &params, &x, &y, k, kp, iter, &loss));
+        }
+    }
+    Ok(export(m, p, &x, &y, k, kp, p.max_iter, &loss))
+}
+
+/// Build the public model from the padded factors.
+#[allow(clippy::too_many_arguments)]
+fn export(
+    m: &InteractionMatrix,
+    p: &AlsParams,
+    x: &[f32],
+    y: &[f32],
+    k: usize,
+    kp: usize,
+    iterations: usize,
+    loss: &[f64],
+) -> AlsModel {
+    let unpad = |f: &[f32]| -> Vec<f32> {
+        if k == kp {
+            f.to_vec()
+        } else {
+            f.chunks_exact(kp)
+                .flat_map(|r| r[..k].iter().copied())
+                .collect()
+        }
+    };
+    AlsModel {
+        params: p.clone(),
+        n_users: m.n_users(),
+        n_items: m.n_items(),
+        rank: k,
+        user_factors: unpad(x),
+        item_factors: unpad(y),
+        iterations,
+        loss: loss.to_vec(),
+    }
+}
+
+/// Full symmetric `FᵀF` (`kp × kp`) of padded factors `f`, summed in fixed chunks.
+pub(crate) fn gram(f: &[f32], kp: usize) -> Vec<f32> {
+    let parts: Vec<Vec<f32>> = f
+        .par_chunks(GRAM_CHUNK * kp)
+        .map(|chunk| {
+            let mut g = vec![0f32; kp * kp];
+            gram_chunk(chunk, kp, &mut g);
+            g
+        })
+        .collect();
+    let mut g = vec![0f32; kp * kp];
+    for part in &parts {
+        for (a, b) in g.iter_mut().zip(part) {
+            *a += *b;
+        }
+    }
+    kernels::mirror_lower(&mut g, kp, kp);
+    g
+}
+
+fn gram_chunk(chunk: &[f32], kp: usize, g: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if kernels::have_avx2_fma() {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        unsafe { gram_chunk_avx2(chunk, kp, g) };
+        return;
+    }
+    syrk_lower(chunk, chunk, chunk.len() / kp, kp, g);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gram_chunk_avx2(chunk: &[f32], kp: usize, g: &mut [f32]) {
+    syrk_lower(chunk, chunk, chunk.len() / kp, kp, g);
+}
+
+/// One half-iteration's fixed inputs: solve the rows of `rows` against `other`.
+pub(crate) struct Half<'a> {
+    pub(crate) side: &'static str,
+    pub(crate) rows: &'a Compressed,
+    pub(crate) other: &'a [f32],
+    pub(crate) gram: &'a [f32],
+    pub(crate) k: usize,
+    pub(crate) kp: usize,
+    pub(crate) p: &'a AlsParams,
+}
+
+/// Solve every row of `h.rows` into `f` (padded rows) in parallel. Each row depends
+/// only on its own inputs, so scheduling cannot change a bit; on failure the error
+/// of the lowest failing row is returned.
+pub(crate) fn solve_half(h: &Half<'_>, f: &mut [f32]) -> Result<(), AlsError> {
+    let results: Vec<Result<(), (usize, String)>> = f
+        .par_chunks_mut(ROWS_PER_TASK * h.kp)
+        .enumerate()
+        .map(|(t, chunk)| solve_rows(h, t * ROWS_PER_TASK, chunk))
+        .collect();
+    for r in results {
+        if let Err((row, message)) = r {
+            return Err(AlsError::Numerical {
+                side: h.side,
+                row,
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn solve_rows(h: &Half<'_>, first: usize, chunk: &mut [f32]) -> Result<(), (usize, String)> {
+    #[cfg(target_arch = "x86_64")]
+    if kernels::have_avx2_fma() {
+        // SAFETY: the CPU supports the features the function is compiled for.
+        return unsafe { solve_rows_avx2(h, first, chunk) };
+    }
+    solve_rows_impl(h, first, chunk)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn solve_rows_avx2(h: &Half<'_>, first: usize, chunk: &mut [f32]) -> Result<(), (usize, String)> {
+    solve_rows_impl(h, first, chunk)
+}
+
+/// Scratch buffers of one task.
+struct Scratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    r: Vec<f32>,
+    d: Vec<f32>,
+    ad: Vec<f32>,
+    yu: Vec<f32>,
+    wu: Vec<f32>,
+}
+
+#[inline(always)]
+fn solve_rows_impl(h: &Half<'_>, first: usize, chunk: &mut [f32]) -> Result<(), (usize, String)> {
+    let kp = h.kp;
+    let exact = h.p.nonnegative || h.p.solver == Solver::Cholesky;
+    let mut s = Scratch {
+        a: if exact {
+            vec![0f32; kp * kp]
+        } else {
+            Vec::new()
+        },
+        b: vec![0f32; kp],
+        r: vec![0f32; kp],
+        d: vec![0f32; kp],
+        ad: vec![0f32; kp],
+        yu: if exact {
+            vec![0f32; GATHER_BLOCK * kp]
+        } else {
+            Vec::new()
+        },
+        wu: if exact {
+            vec![0f32; GATHER_BLOCK * kp]
+        } else {
+            Vec::new()
+        },
+    };
+    for (i, x) in chunk.chunks_exact_mut(kp).enumerate() {
+        let row = first + i;
+        let (idx, val) = h.rows.row(row);
+        if idx.is_empty() {
+            // Spark's convention: no data, zero factors (never NaN, never noise).
+            x.fill(0.0);
+            continue;
+        }
+        let res = if exact {
+            solve_exact(h, idx, val, x, &mut s)
+        } else {
+            solve_cg(h, idx, val, x, &mut s)
+        };
+        res.map_err(|e| (row, e))?;
+        if !x.iter().all(|v| v.is_finite()) {
+            return Err((row, "the solution is not finite".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Build A = G + Σ (c−1)·y·yᵀ + λI (lower triangle) and b = Σ c·p·y, then solve
+/// exactly (Cholesky) or under x ≥ 0 (NNLS).
+#[inline(always)]
+fn solve_exact(
+    h: &Half<'_>,
+    idx: &[u32],
+    val: &[f32],
+    x: &mut [f32],
+    s: &mut Scratch,
+) -> Result<(), String> {
+    let (k, kp) = (h.k, h.kp);
+    s.a.copy_from_slice(h.gram);
+    s.b.fill(0.0);
+    for (bi, bv) in idx.chunks(GATHER_BLOCK).zip(val.chunks(GATHER_BLOCK)) {
+        for (t, (&j, &r)) in bi.iter().zip(bv).enumerate() {
+            let yj = &h.other[j as usize * kp..(j as usize + 1) * kp];
+            let (c, pref) = confidence(h.p, r);
+            let yu = &mut s.yu[t * kp..(t + 1) * kp];
+            yu.copy_from_slice(yj);
+            let wu = &mut s.wu[t * kp..(t + 1) * kp];
+            for (w, yv) in wu.iter_mut().zip(yj) {
+                *w = (c - 1.0) * *yv;
+            }
+            if pref > 0.0 {
+                axpy(c * pref, yj, &mut s.b);
+            }
+        }
+        syrk_lower(&s.wu, &s.yu, bi.len(), kp, &mut s.a);
+    }
+    let lambda = row_lambda(h.p, idx.len());
+    for j in 0..k {
+        s.a[j * kp + j] += lambda;
+    }
+    if h.p.nonnegative {
+        kernels::nnls(&s.a, kp, k, &s.b, x)?;
+    } else {
+        kernels::cholesky(&mut s.a, kp, k)?;
+        kernels::cholesky_solve(&s.a, kp, k, &mut s.b);
+        x[..k].copy_from_slice(&s.b[..k]);
+    }
+    x[k..].fill(0.0);
+    Ok(())
+}
+
+/// `out = (G + λI)·v + Σ (c−1)·(y·v)·y` without forming the matrix.
+#[inline(always)]
+fn apply_a(h: &Half<'_>, idx: &[u32], val: &[f32], lambda: f32, v: &[f32], out: &mut [f32]) {
+    let kp = h.kp;
+    symv(h.gram, kp, kp, v, out);
+    axpy(lambda, v, out);
+    for (&j, &r) in idx.iter().zip(val) {
+        let yj = &h.other[j as usize * kp..(j as usize + 1) * kp];
+        let (c, _) = confidence(h.p, r);
+        let w = (c - 1.0) * dot(yj, v);
+        axpy(w, yj, out);
+    }
+}
+
+/// `cg_steps` warm-started conjugate-gradient steps (Takács et al. 2011; `implicit`'s
+/// `least_squares_cg`), starting from the row's current factors.
+#[inline(always)]
+fn solve_cg(
+    h: &Half<'_>,
+    idx: &[u32],
+    val: &[f32],
+    x: &mut [f32],
+    s: &mut Scratch,
+) -> Result<(), String> {
+    let kp = h.kp;
+    let lambda = row_lambda(h.p, idx.len());
+    // r = b − A·x, in one pass over the row's nonzeros.
+    symv(h.gram, kp, kp, x, &mut s.r);
+    for v in s.r.iter_mut() {
+        *v = -*v;
+    }
+    axpy(-lambda, x, &mut s.r);
+    for (&j, &rv) in idx.iter().zip(val) {
+        let yj = &h.other[j as usize * kp..(j as usize + 1) * kp];
+        let (c, pref) = confidence(h.p, rv);
+        let w = c * pref - (c - 1.0) * dot(yj, x);
+        axpy(w, yj, &mut s.r);
+    }
+    s.d.copy_from_slice(&s.r);
+    let mut rs_old = dot(&s.r, &s.r);
+    if rs_old < 1e-20 {
+        return Ok(());
+    }
+    for _ in 0..h.p.cg_steps {
+        apply_a(h, idx, val, lambda, &s.d, &mut s.ad);
+        let dad = dot(&s.d, &s.ad);
+        if !(dad > 0.0) || !dad.is_finite() {
+            return Err(format!(
+                "conjugate gradient met a non-positive curvature dᵀAd = {dad:e} (the system is singular)"
+            ));
+        }
+        let step = rs_old / dad;
+        axpy(step, &s.d, x);
+        axpy(-step, &s.ad, &mut s.r);
+        let rs_new = dot(&s.r, &s.r);
+        if rs_new < 1e-20 {
+            break;
+        }
+        let beta = rs_new / rs_old;
+        for (dv, rv) in s.d.iter_mut().zip(&s.r) {
+            *dv = beta.mul_add(*dv, *rv);
+        }
+        rs_old = rs_new;
+    }
+    Ok(())
+}
+
+/// The objective Σ_ui c_ui (p_ui − x_u·y_i)² + Σ_u λ_u |x_u|² + Σ_i λ_i |y_i|²,
+/// using Σ_i (x_u·y_i)² = x_uᵀ·(YᵀY)·x_u for the unobserved pairs. Summed in f64
+/// over fixed chunks in order.
+pub(crate) fn objective(
+    m: &InteractionMatrix,
+    p: &AlsParams,
+    x: &[f32],
+    y: &[f32],
+    gy: &[f32],
+    kp: usize,
+) -> f64 {
+    let users: Vec<f64> = x
+        .par_chunks(ROWS_PER_TASK * kp)
+        .enumerate()
+        .map(|(t, chunk)| {
+            let mut gx = vec![0f32; kp];
+            let mut total = 0f64;
+            for (i, xu) in chunk.chunks_exact(kp).enumerate() {
+                let u = t * ROWS_PER_TASK + i;
+                let (idx, val) = m.by_user.row(u);
+                symv(gy, kp, kp, xu, &mut gx);
+                let mut row = dot(xu, &gx) as f64;
+                for (&j, &r) in idx.iter().zip(val) {
+                    let (c, pref) = confidence(p, r);
+                    let sc = dot(xu, &y[j as usize * kp..(j as usize + 1) * kp]) as f64;
+                    let (c, pref) = (c as f64, pref as f64);
+                    row += c * (pref - sc) * (pref - sc) - sc * sc;
+                }
+                row += row_lambda(p, idx.len()) as f64 * dot(xu, xu) as f64;
+                total += row;
+            }
+            total
+        })
+        .collect();
+    let items: Vec<f64> = y
+        .par_chunks(ROWS_PER_TASK * kp)
+        .enumerate()
+        .map(|(t, chunk)| {
+            chunk
+                .chunks_exact(kp)
+                .enumerate()
+                .map(|(i, yi)| {
+                    let n = m.by_item.row(t * ROWS_PER_TASK + i).0.len();
+                    row_lambda(p, n) as f64 * dot(yi, yi) as f64
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    users.iter().sum::<f64>() + items.iter().sum::<f64>()
+}

@@ -1,0 +1,273 @@
+//! Dense f32 kernels on rows padded to a multiple of [`LANES`].
+//!
+//! Every reduction runs over [`LANES`] explicit accumulators combined in a fixed
+//! order, and every multiply-add is a fused `mul_add`, so the result is the same
+//! bit pattern whether LLVM emits AVX2+FMA (the [`crate::fit`] entry points are
+//! compiled twice and picked at run time) or the portable fallback: the maths does
+//! not depend on the machine's vector width or on the thread count.
+
+/// Width of the explicit accumulators; factor rows are padded to a multiple of it.
+pub(crate) const LANES: usize = 8;
+
+/// `rank` rounded up to a multiple of [`LANES`].
+pub(crate) fn padded(rank: usize) -> usize {
+    rank.div_ceil(LANES) * LANES
+}
+
+/// Whether this CPU runs the AVX2+FMA instantiations of the hot loops.
+#[inline]
+pub(crate) fn have_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Dot product with [`LANES`] accumulators (deterministic order).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let ca = a.chunks_exact(LANES);
+    let cb = b.chunks_exact(LANES);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ra.iter().zip(rb) {
+        tail = x.mul_add(*y, tail);
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y += a·x`.
+#[inline(always)]
+pub(crate) fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (yv, xv) in y.iter_mut().zip(x) {
+        *yv = a.mul_add(*xv, *yv);
+    }
+}
+
+/// `out = m·x` for a full `n × n` matrix with row stride `ld` (`x`, `out` of length ≥ n).
+#[inline(always)]
+pub(crate) fn symv(m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
+    for i in 0..n {
+        out[i] = dot(&m[i * ld..i * ld + n], &x[..n]);
+    }
+}
+
+/// Lower block triangle of `out += Wᵀ·Y` where `W`, `Y` are `n × ld` row-major and
+/// `ld` is a multiple of [`LANES`]: every `LANES × LANES` tile whose column block
+/// starts at or before its row block is updated (so the lower triangle, and a few
+/// entries above the diagonal, are written). Register-blocked: each tile keeps its
+/// 64 sums in registers while streaming over the `n` rows.
+#[inline(always)]
+pub(crate) fn syrk_lower(w: &[f32], y: &[f32], n: usize, ld: usize, out: &mut [f32]) {
+    debug_assert!(ld % LANES == 0);
+    for j0 in (0..ld).step_by(LANES) {
+        for l0 in (0..=j0).step_by(LANES) {
+            let mut acc = [[0f32; LANES]; LANES];
+            for t in 0..n {
+                let wr = &w[t * ld + j0..t * ld + j0 + LANES];
+                let yr = &y[t * ld + l0..t * ld + l0 + LANES];
+                for r in 0..LANES {
+                    for q in 0..LANES {
+                        acc[r][q] = wr[r].mul_add(yr[q], acc[r][q]);
+                    }
+                }
+            }
+            for r in 0..LANES {
+                let o = &mut out[(j0 + r) * ld + l0..(j0 + r) * ld + l0 + LANES];
+                for q in 0..LANES {
+                    o[q] += acc[r][q];
+                }
+            }
+        }
+    }
+}
+
+/// Copy the lower triangle of the leading `n × n` block onto the upper one.
+pub(crate) fn mirror_lower(m: &mut [f32], ld: usize, n: usize) {
+    for i in 0..n {
+        for j in 0..i {
+            m[j * ld + i] = m[i * ld + j];
+        }
+    }
+}
+
+/// In-place Cholesky factorisation `A = L·Lᵀ` of the leading `n × n` block (lower
+/// triangle read and overwritten). Fails when a pivot is not clearly positive:
+/// below 16 ulp of the original diagonal entry the solve would carry no accurate
+/// digits. The error says which pivot.
+#[inline(always)]
+pub(crate) fn cholesky(a: &mut [f32], ld: usize, n: usize) -> Result<(), String> {
+    for i in 0..n {
+        for j in 0..=i {
+            let s = a[i * ld + j] - dot(&a[i * ld..i * ld + j], &a[j * ld..j * ld + j]);
+            if i == j {
+                let orig = a[i * ld + i];
+                if !(s > 16.0 * f32::EPSILON * orig.abs()) || !s.is_finite() {
+                    return Err(format!(
+                        "the normal-equation matrix is not positive definite (pivot {i} is {s:e})"
+                    ));
+                }
+                a[i * ld + i] = s.sqrt();
+            } else {
+                a[i * ld + j] = s / a[j * ld + j];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Solve `L·Lᵀ·x = b` with the factor from [`cholesky`]; `b` is overwritten by `x`.
+#[inline(always)]
+pub(crate) fn cholesky_solve(l: &[f32], ld: usize, n: usize, b: &mut [f32]) {
+    for i in 0..n {
+        let s = b[i] - dot(&l[i * ld..i * ld + i], &b[..i]);
+        b[i] = s / l[i * ld + i];
+    }
+    for i in (0..n).rev() {
+        let xi = b[i] / l[i * ld + i];
+        b[i] = xi;
+        let (head, _) = b.split_at_mut(i);
+        axpy(-xi, &l[i * ld..i * ld + i], head);
+    }
+}
+
+/// Non-negative least squares on the normal equations: minimise ½xᵀAx − bᵀx subject
+/// to x ≥ 0 for a symmetric positive-definite `A` (leading `n × n` block of `a`,
+/// lower triangle used), by the Lawson–Hanson active-set method in f64. On return the
+/// KKT conditions hold to rounding: x ≥ 0, (Ax − b)_j = 0 where x_j > 0 and ≥ 0
+/// where x_j = 0.
+pub(crate) fn nnls(a: &[f32], ld: usize, n: usize, b: &[f32], x: &mut [f32]) -> Result<(), String> {
+    let at = |i: usize, j: usize| -> f64 {
+        if j <= i {
+            a[i * ld + j] as f64
+        } else {
+            a[j * ld + i] as f64
+        }
+    };
+    let scale = (0..n)
+        .map(|i| at(i, i).abs())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let bmax = b[..n]
+        .iter()
+        .map(|v| (*v as f64).abs())
+        .fold(0.0f64, f64::max);
+    let tol = 1e-10 * scale.max(bmax).max(1.0);
+    let mut xs = vec![0f64; n];
+    let mut passive = vec![false; n];
+    let mut z = vec![0f64; n];
+    let mut sub = vec![0f64; n * n];
+    let mut grad = vec![0f64; n];
+    let max_outer = 3 * n + 10;
+    for _ in 0..max_outer {
+        for i in 0..n {
+            grad[i] = b[i] as f64 - (0..n).map(|j| at(i, j) * xs[j]).sum::<f64>();
+        }
+        let mut best = None;
+        for i in 0..n {
+            if !passive[i] && grad[i] > tol && best.is_none_or(|(_, g)| grad[i] > g) {
+                best = Some((i, grad[i]));
+            }
+        }
+        let Some((enter, _)) = best else { break };
+        passive[enter] = true;
+        for _ in 0..=n {
+            let set: Vec<usize> = (0..n).filter(|&i| passive[i]).collect();
+            solve_subset(&at, &set, b, &mut sub, &mut z)?;
+            if set.iter().all(|&i| z[i] > 0.0) {
+                for i in 0..n {
+                    xs[i] = if passive[i] { z[i] } else { 0.0 };
+                }
+                break;
+            }
+            // Move towards z until the first passive variable reaches zero; that one
+            // (and any others at zero within rounding) becomes active again.
+            let mut step = 1.0f64;
+            let mut hit = None;
+            for &i in &set {
+                if z[i] <= 0.0 {
+                    let s = xs[i] / (xs[i] - z[i]);
+                    if s < step || hit.is_none() {
+                        step = s.min(step);
+                        hit = Some(i);
+                    }
+                }
+            }
+            let xmax = set.iter().map(|&i| xs[i].abs()).fold(0.0f64, f64::max);
+            for &i in &set {
+                xs[i] += step * (z[i] - xs[i]);
+                if Some(i) == hit || xs[i] <= 1e-12 * xmax {
+                    xs[i] = 0.0;
+                    passive[i] = false;
+                }
+            }
+            if !passive.iter().any(|&p| p) {
+                break;
+            }
+        }
+    }
+    for i in 0..n {
+        x[i] = xs[i] as f32;
+    }
+    Ok(())
+}
+
+/// Solve `A[set, set]·z[set] = b[set]` by Cholesky in f64.
+fn solve_subset(
+    at: &dyn Fn(usize, usize) -> f64,
+    set: &[usize],
+    b: &[f32],
+    sub: &mut [f64],
+    z: &mut [f64],
+) -> Result<(), String> {
+    let m = set.len();
+    for (r, &i) in set.iter().enumerate() {
+        for (c, &j) in set.iter().enumerate().take(r + 1) {
+            let mut s = at(i, j);
+            for k in 0..c {
+                s -= sub[r * m + k] * sub[c * m + k];
+            }
+            if r == c {
+                if !(s > 0.0) {
+                    return Err(format!(
+                        "the normal-equation matrix is not positive definite (NNLS pivot {i} is {s:e})"
+                    ));
+                }
+                sub[r * m + r] = s.sqrt();
+            } else {
+                sub[r * m + c] = s / sub[c * m + c];
+            }
+        }
+    }
+    let mut y = vec![0f64; m];
+    for r in 0..m {
+        let mut s = b[set[r]] as f64;
+        for c in 0..r {
+            s -= sub[r * m + c] * y[c];
+        }
+        y[r] = s / sub[r * m + r];
+    }
+    for r in (0..m).rev() {
+        let mut s = y[r];
+        for c in r + 1..m {
+            s -= sub[c * m + r] * y[c];
+        }
+        y[r] = s / sub[r * m + r];
+    }
+    for (r, &i) in set.iter().enumerate() {
+        z[i] = y[r];
+    }
+    Ok(())
+}
