@@ -1,0 +1,220 @@
+//! A benchmark-able end-to-end entry: tune (the seed's 192-point × 5-fold grid), the
+//! final fit of the best point on the whole training split, and its test metrics,
+//! on a predefined split directory (`train.tsv`, `test.tsv`, `meta.json` as written by
+//! `../shared/bench/protocol.py`). Used by `benches/grid_ml100k.rs`.
+
+use crate::{run_grid, Params};
+use alsflow_als::{fit, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
+use alsflow_core::stage::LocalContext;
+use alsflow_core::table::Interactions;
+use alsflow_core::{ArtifactId, StageError};
+use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
+use std::path::Path;
+use std::time::Instant;
+
+/// `implicit`'s conventions: plain λ, CG with 3 steps, linear confidence, no NNLS.
+pub fn implicit_conventions() -> AlsParams {
+    AlsParams {
+        reg_scaling: RegScaling::Plain,
+        solver: Solver::Cg,
+        cg_steps: 3,
+        confidence: Confidence::Linear,
+        nonnegative: false,
+        ..AlsParams::default()
+    }
+}
+
+/// Read `user<TAB>item<TAB>value` rows (dense indices) into a table.
+pub fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions, StageError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| StageError::BadInput {
+        source_name: name.clone(),
+        line: None,
+        message: e.to_string(),
+    })?;
+    let mut t = Interactions::with_dims(n_users, n_items);
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |m: &str| StageError::BadInput {
+            source_name: name.clone(),
+            line: Some(n as u64 + 1),
+            message: m.into(),
+        };
+        let mut f = line.split('\t');
+        let u: u32 = f
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("bad user index"))?;
+        let i: u32 = f
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("bad item index"))?;
+        let v: f32 = f
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("bad value"))?;
+        if u >= n_users || i >= n_items {
+            return Err(bad("index outside meta.json's n_users / n_items"));
+        }
+        t.user.push(u);
+        t.item.push(i);
+        t.value.push(v);
+    }
+    Ok(t)
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Seeded k-fold assignment of `train`'s rows (a Fisher–Yates permutation split into
+/// `n_folds` near-equal parts, as `numpy.array_split` does), with the `cold` flag
+/// set on rows whose user or item has no row outside their fold.
+pub fn seeded_folds(train: &Interactions, n_folds: u8, seed: u64) -> Interactions {
+    let n = train.len();
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut s = seed;
+    for i in (1..n).rev() {
+        let j = (splitmix64(&mut s) % (i as u64 + 1)) as usize;
+        perm.swap(i, j);
+    }
+    let k = n_folds.max(1) as usize;
+    let mut fold = vec![0u8; n];
+    let (base, extra) = (n / k, n % k);
+    let mut pos = 0;
+    for f in 0..k {
+        let len = base + usize::from(f < extra);
+        for &r in &perm[pos..pos + len] {
+            fold[r] = f as u8;
+        }
+        pos += len;
+    }
+    let (nu, ni) = (train.n_users as usize, train.n_items as usize);
+    let mut user_total = vec![0u32; nu];
+    let mut item_total = vec![0u32; ni];
+    let mut user_in = vec![0u32; nu * k];
+    let mut item_in = vec![0u32; ni * k];
+    for r in 0..n {
+        let (u, i, f) = (
+            train.user[r] as usize,
+            train.item[r] as usize,
+            fold[r] as usize,
+        );
+        user_total[u] += 1;
+        item_total[i] += 1;
+        user_in[u * k + f] += 1;
+        item_in[i * k + f] += 1;
+    }
+    let cold = (0..n)
+        .map(|r| {
+            let (u, i, f) = (
+                train.user[r] as usize,
+                train.item[r] as usize,
+                fold[r] as usize,
+            );
+            user_total[u] == user_in[u * k + f] || item_total[i] == item_in[i * k + f]
+        })
+        .collect();
+    let mut out = train.clone();
+    out.fold = Some(fold);
+    out.cold = Some(cold);
+    out
+}
+
+/// Figures of one end-to-end run.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// Wall seconds of the grid search.
+    pub tune_seconds: f64,
+    /// Wall seconds of the final fit.
+    pub train_seconds: f64,
+    /// Wall seconds of the test evaluation.
+    pub evaluate_seconds: f64,
+    /// (point group, fold) fits run.
+    pub fits_run: usize,
+    /// The selected point.
+    pub best: String,
+    /// Its mean CV metric.
+    pub best_cv: f64,
+    /// Test metrics of the final model.
+    pub test: Metrics,
+}
+
+/// Tune `grid` (default: the seed's 192 points) on seeded 5-fold CV of
+/// `split_dir/train.tsv` with `base` params, fit the best on all of train.tsv and
+/// score it on test.tsv. `parallel_points` as in [`Params`].
+pub fn run_split(
+    split_dir: &Path,
+    base: AlsParams,
+    grid: Option<std::collections::BTreeMap<String, Vec<serde_json::Value>>>,
+    parallel_points: usize,
+) -> Result<BenchReport, StageError> {
+    let meta_path = split_dir.join("meta.json");
+    let meta: serde_json::Value = std::fs::read_to_string(&meta_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| StageError::BadInput {
+            source_name: meta_path.display().to_string(),
+            line: None,
+            message: "cannot read n_users / n_items".into(),
+        })?;
+    let dim = |k: &str| meta[k].as_u64().unwrap_or(0) as u32;
+    let (nu, ni) = (dim("n_users"), dim("n_items"));
+    let train = read_tsv(&split_dir.join("train.tsv"), nu, ni)?;
+    let test = read_tsv(&split_dir.join("test.tsv"), nu, ni)?;
+
+    let t0 = Instant::now();
+    let folds = seeded_folds(&train, 5, 42);
+    let mut params = Params {
+        base,
+        parallel_points,
+        ..Params::default()
+    };
+    if let Some(g) = grid {
+        params.grid = g;
+    }
+    let ctx = LocalContext::new("bench");
+    let id = ArtifactId::of(&folds.to_parquet()?);
+    let outcome = run_grid(&params, &folds, "folds", id, &ctx)?;
+    let tune_seconds = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let best = outcome.best_params().clone();
+    let matrix = InteractionMatrix::from_interactions(&train)
+        .map_err(|e| StageError::other(e.to_string()))?;
+    let model = fit(&matrix, &best).map_err(|e| StageError::other(e.to_string()))?;
+    let train_seconds = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let err = |e: alsflow_metrics::MetricsError| StageError::other(e.to_string());
+    let set = EvalSet::new(
+        UserItems::from_triples("train", nu, ni, &train.user, &train.item, &train.value)
+            .map_err(err)?,
+        UserItems::from_triples("test", nu, ni, &test.user, &test.item, &test.value)
+            .map_err(err)?,
+    )
+    .map_err(err)?;
+    let metrics = evaluate_factors(
+        &set,
+        &model.user_factors,
+        &model.item_factors,
+        model.rank,
+        10,
+    )
+    .map_err(err)?;
+    Ok(BenchReport {
+        tune_seconds,
+        train_seconds,
+        evaluate_seconds: t2.elapsed().as_secs_f64(),
+        fits_run: outcome.fits_run,
+        best: outcome.points[outcome.best].label(),
+        best_cv: outcome.best_value,
+        test: metrics,
+    })
+}
