@@ -1,0 +1,580 @@
+//! Byte-level parsing of delimited text into rows of interned ids.
+//!
+//! The whole file is in memory; it is cut into chunks at newlines, the chunks are
+//! parsed in parallel (each interning its ids in a local map in order of first
+//! appearance), and the chunk results are merged in chunk order, so the global
+//! dense indices are the first-appearance order of the file whatever the thread count.
+
+use crate::params::{Encoding, Feedback, OnBadRow};
+use ahash::RandomState;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Fixed hasher seeds: look-ups only, but fixed seeds keep runs reproducible to the byte.
+pub(crate) fn hasher() -> RandomState {
+    RandomState::with_seeds(0x5eed, 0xa15f, 0x10e, 0xc0de)
+}
+
+/// Map from raw id bytes to a dense index.
+pub(crate) type IdIndex<'a> = HashMap<Cow<'a, [u8]>, u32, RandomState>;
+
+/// How to cut a line into fields and which fields to read.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    /// Field separator (one or more bytes).
+    pub delim: Vec<u8>,
+    /// Quote byte, if quoting is on.
+    pub quote: Option<u8>,
+    /// 0-based positions of the columns read.
+    pub user: usize,
+    pub item: usize,
+    pub value: Option<usize>,
+    pub timestamp: Option<usize>,
+    /// Names to use for the columns in messages.
+    pub names: [String; 4],
+    /// Every data line must have exactly this many fields.
+    pub n_fields: usize,
+    pub encoding: Encoding,
+    pub feedback: Feedback,
+    pub threshold: Option<f64>,
+    pub keep_zeros: bool,
+    pub on_bad_row: OnBadRow,
+}
+
+/// Rows parsed from one chunk (ids are chunk-local until merged).
+#[derive(Default)]
+pub(crate) struct Chunk<'a> {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    pub value: Vec<f32>,
+    pub timestamp: Vec<i64>,
+    /// 1-based line number within the chunk.
+    pub line: Vec<u32>,
+    pub user_keys: Vec<Cow<'a, [u8]>>,
+    pub item_keys: Vec<Cow<'a, [u8]>>,
+    /// Newlines in the chunk (its line count), to number later chunks' lines.
+    pub n_lines: u64,
+    pub skipped: u64,
+    /// First few skipped rows: (line within chunk, message).
+    pub skipped_examples: Vec<(u64, String)>,
+    /// Rows dropped on purpose: zero values, values below the threshold.
+    pub dropped_zero: u64,
+    pub dropped_threshold: u64,
+    /// The first bad row when `on_bad_row = error`: (line within chunk, message).
+    pub error: Option<(u64, String)>,
+}
+
+/// Rows of one or more files after merging chunks, with global dense indices.
+#[derive(Default)]
+pub(crate) struct Parsed<'a> {
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    pub value: Vec<f32>,
+    pub timestamp: Option<Vec<i64>>,
+    /// 1-based line number of each row in its file.
+    pub line: Vec<u32>,
+    /// Per row: 0 = training file, 1 = test file.
+    pub partition: Option<Vec<u8>>,
+    pub user_keys: Vec<Cow<'a, [u8]>>,
+    pub item_keys: Vec<Cow<'a, [u8]>>,
+    pub user_index: Option<IdIndex<'a>>,
+    pub item_index: Option<IdIndex<'a>>,
+    pub rows_read: u64,
+    pub skipped: u64,
+    pub skipped_examples: Vec<String>,
+    pub dropped_zero: u64,
+    pub dropped_threshold: u64,
+}
+
+/// Max skipped rows reported by line.
+pub(crate) const MAX_EXAMPLES: usize = 5;
+
+/// Chunk size for parallel parsing: big enough that per-chunk maps stay cheap to merge.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// Cut one line into fields (appended to `out`).
+/// Fields are trimmed of ASCII whitespace; quoted fields are unquoted.
+pub(crate) fn split_fields<'a>(
+    line: &'a [u8],
+    delim: &[u8],
+    quote: Option<u8>,
+    out: &mut Vec<Cow<'a, [u8]>>,
+) -> Result<(), String> {
+    out.clear();
+    let quoted = quote.filter(|q| memchr::memchr(*q, line).is_some());
+    if quoted.is_none() {
+        // Fast path: no quote byte on the line.
+        if delim.len() == 1 {
+            let mut start = 0;
+            for pos in memchr::memchr_iter(delim[0], line) {
+                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
+                start = pos + 1;
+            }
+            out.push(Cow::Borrowed(line[start..].trim_ascii()));
+        } else {
+            let mut start = 0;
+            for pos in memchr::memmem::find_iter(line, delim) {
+                if pos < start {
+                    continue;
+                }
+                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
+                start = pos + delim.len();
+            }
+            out.push(Cow::Borrowed(line[start..].trim_ascii()));
+        }
+        return Ok(());
+    }
+    let q = quoted.unwrap_or(b'"');
+    let mut pos = 0;
+    loop {
+        // Skip leading blanks of the field, then look for an opening quote.
+        let mut p = pos;
+        while p < line.len()
+            && (line[p] == b' ' || line[p] == b'\t')
+            && !delim.starts_with(&line[p..p + 1])
+        {
+            p += 1;
+        }
+        if p < line.len() && line[p] == q {
+            let mut owned: Option<Vec<u8>> = None;
+            let content_start = p + 1;
+            let mut i = content_start;
+            loop {
+                match memchr::memchr(q, &line[i..]) {
+                    None => {
+                        return Err(
+                            "unterminated quoted field (quoted fields cannot span lines)".into(),
+                        )
+                    }
+                    Some(off) => {
+                        let at = i + off;
+                        if line.get(at + 1) == Some(&q) {
+                            let buf = owned.get_or_insert_with(Vec::new);
+                            buf.extend_from_slice(&line[i..=at]);
+                            i = at + 2;
+                        } else {
+                            let field = match owned.take() {
+                                Some(mut buf) => {
+                                    buf.extend_from_slice(&line[i..at]);
+                                    Cow::Owned(buf)
+                                }
+                                None => Cow::Borrowed(&line[content_start..at]),
+                            };
+                            out.push(field);
+                            let mut after = at + 1;
+                            while after < line.len()
+                                && line[after] == b' '
+                                && !delim.starts_with(b" ")
+                            {
+                                after += 1;
+                            }
+                            if after == line.len() {
+                                return Ok(());
+                            }
+                            if line[after..].starts_with(delim) {
+                                pos = after + delim.len();
+                                break;
+                            }
+                            return Err("unexpected text after a closing quote".into());
+                        }
+                    }
+                }
+            }
+        } else {
+            let end = find(&line[pos..], delim).map(|o| pos + o);
+            match end {
+                Some(e) => {
+                    out.push(Cow::Borrowed(line[pos..e].trim_ascii()));
+                    pos = e + delim.len();
+                }
+                None => {
+                    out.push(Cow::Borrowed(line[pos..].trim_ascii()));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        memchr::memchr(needle[0], hay)
+    } else {
+        memchr::memmem::find(hay, needle)
+    }
+}
+
+/// Show a field in a message: lossy UTF-8, quoted, shortened.
+pub(crate) fn show(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s: String = s.chars().take(60).collect();
+    format!("{s:?}")
+}
+
+/// Parse a number field (ASCII decimal, optional exponent; `nan`/`inf` are rejected).
+pub(crate) fn parse_f64(field: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(field).ok()?;
+    s.parse::<f64>().ok()
+}
+
+/// Parse an integer timestamp (a float with no fractional part is accepted).
+pub(crate) fn parse_timestamp(field: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(field).ok()?;
+    if let Ok(v) = s.parse::<i64>() {
+        return Some(v);
+    }
+    let f = s.parse::<f64>().ok()?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64)
+}
+
+/// What becomes of a raw value under the feedback mode: `Ok(Some(v))` keep with
+/// value `v`, `Ok(None)` drop on purpose (with the reason), `Err` a bad value.
+pub(crate) enum ValueOutcome {
+    Keep(f32),
+    DropZero,
+    DropThreshold,
+}
+
+pub(crate) fn convert_value(
+    v: f64,
+    layout: &Layout,
+    col: &str,
+    shown: &str,
+) -> Result<ValueOutcome, String> {
+    if v.is_nan() {
+        return Err(format!(
+            "expected a number in column {col}, found NaN {shown}"
+        ));
+    }
+    if !v.is_finite() {
+        return Err(format!(
+            "expected a finite number in column {col}, found {shown}"
+        ));
+    }
+    match layout.feedback {
+        Feedback::Binary => match layout.threshold {
+            Some(t) if v < t => Ok(ValueOutcome::DropThreshold),
+            _ => Ok(ValueOutcome::Keep(1.0)),
+        },
+        Feedback::Count => {
+            if v < 0.0 {
+                return Err(format!(
+                    "expected a non-negative count in column {col}, found {shown}"
+                ));
+            }
+            if v == 0.0 && !layout.keep_zeros {
+                return Ok(ValueOutcome::DropZero);
+            }
+            if v > f32::MAX as f64 {
+                return Err(format!("count {shown} in column {col} is too large"));
+            }
+            Ok(ValueOutcome::Keep(v as f32))
+        }
+        Feedback::Rating => {
+            if v == 0.0 && !layout.keep_zeros {
+                return Ok(ValueOutcome::DropZero);
+            }
+            if v.abs() > f32::MAX as f64 {
+                return Err(format!("value {shown} in column {col} is too large"));
+            }
+            Ok(ValueOutcome::Keep(v as f32))
+        }
+    }
+}
+
+impl<'a> Chunk<'a> {
+    /// Record a bad row: error out (returns false) or skip it.
+    fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
+        match policy {
+            OnBadRow::Error => {
+                self.error = Some((line, msg));
+                false
+            }
+            OnBadRow::Skip => {
+                self.skipped += 1;
+                if self.skipped_examples.len() < MAX_EXAMPLES {
+                    self.skipped_examples.push((line, msg));
+                }
+                true
+            }
+        }
+    }
+}
+
+/// Validate an id field; `Err` says why it is unusable.
+pub(crate) fn check_id(
+    field: &[u8],
+    what: &str,
+    col: &str,
+    encoding: Encoding,
+) -> Result<(), String> {
+    if field.is_empty() {
+        return Err(format!("empty {what} id in column {col}"));
+    }
+    if encoding == Encoding::Utf8 && std::str::from_utf8(field).is_err() {
+        return Err(format!(
+            "{what} id {} in column {col} is not valid UTF-8 (set encoding = \"latin-1\" if the file is Latin-1)",
+            show(field)
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn intern<'a>(
+    map: &mut IdIndex<'a>,
+    keys: &mut Vec<Cow<'a, [u8]>>,
+    key: Cow<'a, [u8]>,
+) -> (u32, bool) {
+    if let Some(&i) = map.get(key.as_ref()) {
+        return (i, false);
+    }
+    let i = keys.len() as u32;
+    keys.push(key.clone());
+    map.insert(key, i);
+    (i, true)
+}
+
+/// Parse the lines of one chunk.
+fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
+    let mut c = Chunk::default();
+    let mut users: IdIndex<'a> = HashMap::with_hasher(hasher());
+    let mut items: IdIndex<'a> = HashMap::with_hasher(hasher());
+    let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.n_fields + 1);
+    let [uname, iname, vname, tname] = &layout.names;
+    let mut start = 0usize;
+    let mut line_no = 0u64;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |o| start + o);
+        line_no += 1;
+        let mut line = &data[start..end];
+        start = end + 1;
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        if let Err(msg) = split_fields(line, &layout.delim, layout.quote, &mut fields) {
+            if !c.bad(line_no, msg, layout.on_bad_row) {
+                return c;
+            }
+            continue;
+        }
+        if fields.len() != layout.n_fields {
+            let msg = format!(
+                "expected {} columns, found {}",
+                layout.n_fields,
+                fields.len()
+            );
+            if !c.bad(line_no, msg, layout.on_bad_row) {
+                return c;
+            }
+            continue;
+        }
+        let row = (|| -> Result<Option<(f32, i64)>, String> {
+            check_id(&fields[layout.user], "user", uname, layout.encoding)?;
+            check_id(&fields[layout.item], "item", iname, layout.encoding)?;
+            let value = match layout.value {
+                None => 1.0,
+                Some(v) => {
+                    let f = &fields[v];
+                    parse_f64(f).ok_or_else(|| {
+                        format!("expected a number in column {vname}, found {}", show(f))
+                    })?
+                }
+            };
+            let ts = match layout.timestamp {
+                None => 0,
+                Some(t) => {
+                    let f = &fields[t];
+                    parse_timestamp(f).ok_or_else(|| {
+                        format!(
+                            "expected an integer timestamp in column {tname}, found {}",
+                            show(f)
+                        )
+                    })?
+                }
+            };
+            let shown = layout.value.map(|v| show(&fields[v])).unwrap_or_default();
+            match convert_value(value, layout, vname, &shown)? {
+                ValueOutcome::Keep(v) => Ok(Some((v, ts))),
+                ValueOutcome::DropZero => {
+                    c.dropped_zero += 1;
+                    Ok(None)
+                }
+                ValueOutcome::DropThreshold => {
+                    c.dropped_threshold += 1;
+                    Ok(None)
+                }
+            }
+        })();
+        match row {
+            Err(msg) => {
+                if !c.bad(line_no, msg, layout.on_bad_row) {
+                    return c;
+                }
+            }
+            Ok(None) => {}
+            Ok(Some((v, ts))) => {
+                let u = std::mem::take(&mut fields[layout.user]);
+                let i = std::mem::take(&mut fields[layout.item]);
+                c.user.push(intern(&mut users, &mut c.user_keys, u).0);
+                c.item.push(intern(&mut items, &mut c.item_keys, i).0);
+                c.value.push(v);
+                if layout.timestamp.is_some() {
+                    c.timestamp.push(ts);
+                }
+                c.line.push(line_no.min(u32::MAX as u64) as u32);
+            }
+        }
+    }
+    c.n_lines = line_no;
+    c
+}
+
+/// Cut `data` into chunks that end at newlines.
+fn chunk_bounds(data: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < data.len() {
+        let target = (start + CHUNK_BYTES).min(data.len());
+        let end = if target == data.len() {
+            data.len()
+        } else {
+            memchr::memchr(b'\n', &data[target..]).map_or(data.len(), |o| target + o + 1)
+        };
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+/// A bad row found while parsing: line number (1-based, in its file) and message.
+pub(crate) struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Parse `data` (the part of a file after its header, starting at file line
+/// `first_line`) and append its rows to `into`, marked with `partition`.
+pub(crate) fn parse_into<'a>(
+    data: &'a [u8],
+    first_line: u64,
+    layout: &Layout,
+    partition: u8,
+    label: &str,
+    into: &mut Parsed<'a>,
+) -> Result<(), RowError> {
+    let bounds = chunk_bounds(data);
+    let chunks: Vec<Chunk<'a>> = bounds
+        .par_iter()
+        .map(|&(s, e)| parse_chunk(&data[s..e], layout))
+        .collect();
+    merge_chunks(
+        chunks,
+        first_line,
+        layout.timestamp.is_some(),
+        partition,
+        label,
+        into,
+    )
+}
+
+/// Merge chunk results in order into `into` (global indices by first appearance).
+pub(crate) fn merge_chunks<'a>(
+    mut chunks: Vec<Chunk<'a>>,
+    first_line: u64,
+    has_timestamp: bool,
+    partition: u8,
+    label: &str,
+    into: &mut Parsed<'a>,
+) -> Result<(), RowError> {
+    // Line offsets of each chunk; the first error in file order wins.
+    let mut offsets = Vec::with_capacity(chunks.len());
+    let mut off = first_line - 1;
+    for c in &chunks {
+        offsets.push(off);
+        if let Some((l, msg)) = &c.error {
+            return Err(RowError {
+                line: off + l,
+                message: msg.clone(),
+            });
+        }
+        off += c.n_lines;
+    }
+    let mut users = into
+        .user_index
+        .take()
+        .unwrap_or_else(|| HashMap::with_hasher(hasher()));
+    let mut items = into
+        .item_index
+        .take()
+        .unwrap_or_else(|| HashMap::with_hasher(hasher()));
+    let mut user_maps = Vec::with_capacity(chunks.len());
+    let mut item_maps = Vec::with_capacity(chunks.len());
+    for c in chunks.iter_mut() {
+        let um: Vec<u32> = std::mem::take(&mut c.user_keys)
+            .into_iter()
+            .map(|k| intern(&mut users, &mut into.user_keys, k).0)
+            .collect();
+        let im: Vec<u32> = std::mem::take(&mut c.item_keys)
+            .into_iter()
+            .map(|k| intern(&mut items, &mut into.item_keys, k).0)
+            .collect();
+        user_maps.push(um);
+        item_maps.push(im);
+    }
+    into.user_index = Some(users);
+    into.item_index = Some(items);
+    chunks
+        .par_iter_mut()
+        .zip(user_maps.par_iter().zip(item_maps.par_iter()))
+        .zip(offsets.par_iter())
+        .for_each(|((c, (um, im)), &off)| {
+            for u in c.user.iter_mut() {
+                *u = um[*u as usize];
+            }
+            for i in c.item.iter_mut() {
+                *i = im[*i as usize];
+            }
+            for l in c.line.iter_mut() {
+                *l = (off + *l as u64).min(u32::MAX as u64) as u32;
+            }
+        });
+    let n_new: usize = chunks.iter().map(|c| c.user.len()).sum();
+    into.user.reserve(n_new);
+    into.item.reserve(n_new);
+    into.value.reserve(n_new);
+    into.line.reserve(n_new);
+    if has_timestamp {
+        into.timestamp.get_or_insert_with(Vec::new).reserve(n_new);
+    }
+    if partition > 0 {
+        let prev = into.user.len();
+        into.partition.get_or_insert_with(|| vec![0; prev]);
+    }
+    for (c, &off) in chunks.into_iter().zip(offsets.iter()) {
+        into.user.extend_from_slice(&c.user);
+        into.item.extend_from_slice(&c.item);
+        into.value.extend_from_slice(&c.value);
+        into.line.extend_from_slice(&c.line);
+        if let Some(ts) = into.timestamp.as_mut() {
+            ts.extend_from_slice(&c.timestamp);
+        }
+        if let Some(p) = into.partition.as_mut() {
+            p.extend(std::iter::repeat_n(partition, c.user.len()));
+        }
+        into.rows_read += c.user.len() as u64 + c.skipped + c.dropped_zero + c.dropped_threshold;
+        into.skipped += c.skipped;
+        into.dropped_zero += c.dropped_zero;
+        into.dropped_threshold += c.dropped_threshold;
+        for (l, msg) in c.skipped_examples {
+            if into.skipped_examples.len() < MAX_EXAMPLES {
+                into.skipped_examples
+                    .push(format!("{label}:{}: {msg}", off + l));
+            }
+        }
+    }
+    Ok(())
+}
