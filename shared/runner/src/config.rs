@@ -1,0 +1,377 @@
+//! `pipeline.toml`: loading, `--set` overrides, per-dataset merging and validation.
+//!
+//! Merging happens on `toml::Value`s (global stage section, then the dataset's
+//! override table on top, key-wise and recursively); only then is each section
+//! deserialised into the stage's typed `Params`, so unknown keys and wrong types
+//! are reported by the stage's own serde definition, with the key's path.
+
+use alsflow_als::AlsParams;
+use alsflow_core::Stage;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// Keys of a `[[dataset]]` table that the runner owns (everything else is preprocess's).
+pub const SOURCE_KEYS: &[&str] = &["path", "test_path", "url", "sha256", "test_url", "test_sha256"];
+
+/// Stage sections a dataset may override (`[dataset.train]`, ...).
+pub const STAGE_SECTIONS: &[&str] = &["preprocess", "split", "train", "tune", "evaluate"];
+
+/// A configuration error: one line saying what and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid TOML or a key/value is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// A data file is missing and cannot be downloaded (the CLI exits with code 3).
+    #[error("{0}")]
+    DataMissing(String),
+}
+
+/// Where a raw input file comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceSpec {
+    /// The path as written in the config (relative to the data home, or absolute).
+    pub configured: String,
+    /// The resolved absolute (or data-home-joined) path.
+    pub path: PathBuf,
+    /// Optional download URL.
+    pub url: Option<String>,
+    /// Expected sha256 (hex) of the downloaded file.
+    pub sha256: Option<String>,
+}
+
+/// Typed `[train]` parameters as the train stage reads them.
+pub type TrainParams = <alsflow_train::Train as Stage>::Params;
+
+/// One dataset (one DAG branch), with every stage's effective parameters.
+#[derive(Clone, Debug)]
+pub struct DatasetConfig {
+    /// The dataset's name (unique).
+    pub name: String,
+    /// The raw file (`None` for `format = "synthetic"`).
+    pub source: Option<SourceSpec>,
+    /// The predefined test file (`test_path`), if any.
+    pub test_source: Option<SourceSpec>,
+    /// Effective preprocess params.
+    pub preprocess: alsflow_preprocess::Params,
+    /// Effective split params.
+    pub split: alsflow_split::Params,
+    /// Effective train params (the stage's own type).
+    pub train: TrainParams,
+    /// The same `[train]` section as ALS params (tune merges grid points over it).
+    pub als: AlsParams,
+    /// Whether the tune stage is part of this branch (`[tune] enabled`).
+    pub tune_enabled: bool,
+    /// Effective tune params (`base` is set by the DAG builder).
+    pub tune: alsflow_tune::Params,
+    /// Effective evaluate params.
+    pub evaluate: alsflow_evaluate::Params,
+}
+
+/// A loaded, validated pipeline.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// The config file it came from (for messages).
+    pub file: PathBuf,
+    /// The data home that relative paths are resolved against.
+    pub data_home: PathBuf,
+    /// The datasets, in file order.
+    pub datasets: Vec<DatasetConfig>,
+}
+
+/// The data home: `--data DIR`, else `$ALSFLOW_DATA`, else `./data`.
+pub fn data_home(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("ALSFLOW_DATA") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("data"),
+    }
+}
+
+impl PipelineConfig {
+    /// Read `file`, apply `overrides` (`KEY=VALUE`, dotted keys) and validate.
+    pub fn load(file: &Path, overrides: &[String], data_home: PathBuf) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigError::Invalid(format!("cannot read config {}: {e}", file.display()))
+        })?;
+        Self::parse(&text, file, overrides, data_home)
+    }
+
+    /// Parse config `text` (named `file` in messages).
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        overrides: &[String],
+        data_home: PathBuf,
+    ) -> Result<Self, ConfigError> {
+        let fname = file.display().to_string();
+        let mut root: Table = toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines; keep the first one plus the position.
+            let msg = e.message().to_string();
+            let pos = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(":{line}")
+                })
+                .unwrap_or_default();
+            ConfigError::Invalid(format!("{fname}{pos}: {}", msg.trim()))
+        })?;
+        for o in overrides {
+            apply_override(&mut root, o).map_err(|m| ConfigError::Invalid(format!("--set {o}: {m}")))?;
+        }
+        let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
+        for key in root.keys() {
+            if key != "dataset" && !STAGE_SECTIONS.contains(&key.as_str()) {
+                return Err(err(format!(
+                    "unknown key '{key}' (expected [[dataset]], [preprocess], [split], [train], [tune], [evaluate])"
+                )));
+            }
+        }
+        let section = |name: &str| -> Result<Table, ConfigError> {
+            match root.get(name) {
+                None => Ok(Table::new()),
+                Some(Value::Table(t)) => Ok(t.clone()),
+                Some(_) => Err(err(format!("'{name}' must be a table ([{name}])"))),
+            }
+        };
+        let globals: Vec<(&str, Table)> = STAGE_SECTIONS
+            .iter()
+            .map(|s| section(s).map(|t| (*s, t)))
+            .collect::<Result<_, _>>()?;
+        let global = |name: &str| -> Table {
+            globals.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap_or_default()
+        };
+        let datasets = match root.get("dataset") {
+            None => return Err(err("no [[dataset]] declared".into())),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return Err(err("'dataset' must be an array of tables ([[dataset]])".into())),
+        };
+        if datasets.is_empty() {
+            return Err(err("no [[dataset]] declared".into()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for (i, d) in datasets.iter().enumerate() {
+            let Value::Table(d) = d else {
+                return Err(err(format!("dataset #{} must be a table", i + 1)));
+            };
+            let name = match d.get("name") {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(_) => return Err(err(format!("dataset #{}: 'name' must be a non-empty string", i + 1))),
+                None => return Err(err(format!("dataset #{}: missing key 'name'", i + 1))),
+            };
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(err(format!(
+                    "dataset \"{name}\": name may contain only letters, digits, '-' and '_'"
+                )));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(err(format!("duplicate dataset name \"{name}\"")));
+            }
+            let derr = |m: String| ConfigError::Invalid(format!("{fname}: dataset \"{name}\": {m}"));
+            // Split the dataset table into source keys, override tables, preprocess keys.
+            let mut pre = global("preprocess");
+            let mut overrides_of: Vec<(String, Table)> = Vec::new();
+            let mut own_pre = Table::new();
+            for (k, v) in d {
+                if k == "name" || SOURCE_KEYS.contains(&k.as_str()) {
+                    continue;
+                }
+                if STAGE_SECTIONS.contains(&k.as_str()) {
+                    match v {
+                        Value::Table(t) => overrides_of.push((k.clone(), t.clone())),
+                        _ => return Err(derr(format!("'{k}' must be a table ([dataset.{k}])"))),
+                    }
+                } else {
+                    own_pre.insert(k.clone(), v.clone());
+                }
+            }
+            merge(&mut pre, &own_pre);
+            let effective = |stage: &str| -> Table {
+                let mut t = if stage == "preprocess" { pre.clone() } else { global(stage) };
+                for (s, o) in &overrides_of {
+                    if s == stage {
+                        merge(&mut t, o);
+                    }
+                }
+                t
+            };
+            let pre_t = effective("preprocess");
+            let is_synthetic = matches!(pre_t.get("format"), Some(Value::String(f)) if f == "synthetic");
+            let string_key = |k: &str| -> Result<Option<String>, ConfigError> {
+                match d.get(k) {
+                    None => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(other) => Err(derr(format!(
+                        "key '{k}' must be a string, found {}",
+                        other.type_str()
+                    ))),
+                }
+            };
+            let resolve = |p: String, url: Option<String>, sha: Option<String>| -> SourceSpec {
+                let pb = PathBuf::from(&p);
+                let path = if pb.is_absolute() { pb } else { data_home.join(pb) };
+                SourceSpec { configured: p, path, url, sha256: sha.map(|s| s.to_ascii_lowercase()) }
+            };
+            let source = match string_key("path")? {
+                Some(p) => Some(resolve(p, string_key("url")?, string_key("sha256")?)),
+                None if is_synthetic => None,
+                None => return Err(derr("missing key 'path' (only format = \"synthetic\" has no path)".into())),
+            };
+            let test_source = string_key("test_path")?
+                .map(|p| Ok::<_, ConfigError>(resolve(p, string_key("test_url")?, string_key("test_sha256")?)))
+                .transpose()?;
+            if test_source.is_none() && (d.contains_key("test_url") || d.contains_key("test_sha256")) {
+                return Err(derr("'test_url'/'test_sha256' given without 'test_path'".into()));
+            }
+
+            let preprocess: alsflow_preprocess::Params = typed(pre_t, "", &derr)?;
+            let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
+            let train_t = effective("train");
+            let train: TrainParams = typed(train_t.clone(), "train.", &derr)?;
+            let als: AlsParams = typed(train_t, "train.", &derr)?;
+            let mut tune_t = effective("tune");
+            // Tuning is opt-in: without `enabled = true` the branch has no tune stage.
+            match tune_t.get("enabled") {
+                None => {
+                    tune_t.insert("enabled".into(), Value::Boolean(false));
+                }
+                Some(Value::Boolean(_)) => {}
+                Some(v) => {
+                    return Err(derr(format!("tune.enabled: expected a boolean, found {}", v.type_str())))
+                }
+            }
+            let tune: alsflow_tune::Params = typed(tune_t, "tune.", &derr)?;
+            let tune_enabled = tune.enabled;
+            let evaluate: alsflow_evaluate::Params = typed(effective("evaluate"), "evaluate.", &derr)?;
+            out.push(DatasetConfig {
+                name: name.clone(),
+                source,
+                test_source,
+                preprocess,
+                split,
+                train,
+                als,
+                tune_enabled,
+                tune,
+                evaluate,
+            });
+        }
+        Ok(PipelineConfig { file: file.to_path_buf(), data_home, datasets: out })
+    }
+
+    /// The dataset called `name`, or an error listing the known ones.
+    pub fn dataset(&self, name: &str) -> Result<&DatasetConfig, ConfigError> {
+        self.datasets.iter().find(|d| d.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+            ConfigError::Invalid(format!(
+                "{}: no dataset named \"{name}\" (known: {})",
+                self.file.display(),
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+/// Deserialise a merged section into `T`, naming the offending key on error.
+fn typed<T: serde::de::DeserializeOwned>(
+    t: Table,
+    prefix: &str,
+    derr: &dyn Fn(String) -> ConfigError,
+) -> Result<T, ConfigError> {
+    let v = Value::Table(t);
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde says "unknown field `x`, expected one of ..."; users think in keys.
+        if let Some(rest) = inner.strip_prefix("unknown field `") {
+            let key = rest.split('`').next().unwrap_or(rest);
+            let full = if path == "." || path.is_empty() {
+                format!("{prefix}{key}")
+            } else {
+                format!("{prefix}{path}.{key}")
+            };
+            let expected = rest.split_once(", ").map(|(_, e)| format!(" ({e})")).unwrap_or_default();
+            return derr(format!("unknown key '{full}'{expected}"));
+        }
+        let at = if path == "." || path.is_empty() {
+            prefix.trim_end_matches('.').to_string()
+        } else {
+            format!("{prefix}{path}")
+        };
+        let at = if at.is_empty() { "preprocess".to_string() } else { at };
+        derr(format!("{at}: {inner}"))
+    })
+}
+
+/// Merge `over` into `base` key-wise; nested tables merge recursively, other values replace.
+pub fn merge(base: &mut Table, over: &Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Parse a `--set` value: TOML if it parses as a value, else a plain string.
+fn parse_value(raw: &str) -> Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<Table>(&doc) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+/// Apply one `KEY=VALUE` override (`train.alpha=60`, `dataset.movielens.feedback=count`).
+pub fn apply_override(root: &mut Table, spec: &str) -> Result<(), String> {
+    let (key, raw) = spec
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=VALUE (e.g. train.alpha=60)".to_string())?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) || parts.len() < 2 {
+        return Err(format!("bad key '{key}': expected a dotted path like train.alpha"));
+    }
+    let value = parse_value(raw.trim());
+    let (mut table, rest): (&mut Table, &[&str]) = if parts[0] == "dataset" {
+        if parts.len() < 3 {
+            return Err(format!("bad key '{key}': expected dataset.NAME.KEY"));
+        }
+        let name = parts[1];
+        let arr = match root.get_mut("dataset") {
+            Some(Value::Array(a)) => a,
+            _ => return Err("the config declares no [[dataset]]".into()),
+        };
+        let ds = arr
+            .iter_mut()
+            .filter_map(|d| match d {
+                Value::Table(t) => Some(t),
+                _ => None,
+            })
+            .find(|t| matches!(t.get("name"), Some(Value::String(n)) if n == name))
+            .ok_or_else(|| format!("no dataset named \"{name}\""))?;
+        (ds, &parts[2..])
+    } else {
+        (root, &parts[..])
+    };
+    for (i, p) in rest.iter().enumerate() {
+        if i + 1 == rest.len() {
+            table.insert((*p).to_string(), value);
+            return Ok(());
+        }
+        let entry = table
+            .entry((*p).to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        table = match entry {
+            Value::Table(t) => t,
+            _ => return Err(format!("'{}' is not a table", rest[..=i].join("."))),
+        };
+    }
+    Ok(())
+}
