@@ -1,24 +1,357 @@
-//! Stage evaluate: test metrics, baselines and the report.
+//! Stage evaluate: test metrics of the trained model and of two baselines
+//! (popularity, seeded random), and one self-contained HTML report.
 //!
-//! Placeholder: the real stage replaces this file.
+//! - Inputs: `train.model` (bincode [`AlsModel`]), `split.train`, `split.test`,
+//!   `preprocess.users`, `preprocess.items` ([`IdMap`], titles when known),
+//!   `preprocess.interactions`, and optionally `tune.results`.
+//! - Outputs: `metrics` (Parquet, one row per system: `model`, `popularity`, `random`;
+//!   a column per metric, see [`alsflow_metrics::metric_names`], plus
+//!   `users_evaluated`), and `report` (HTML with inline SVGs, [`report`]).
+//! - Both outputs are deterministic: no timestamps, the random baseline is a hash
+//!   of (seed, user, item), so the same inputs give the same bytes on any thread count.
+//!
+//! Library functions for the CLI: [`metrics_json`], [`write_report_dir`],
+//! [`recommend_user`], [`recommend_all_parquet`], [`similar`].
 
-use alsflow_core::{Stage, StageContext, StageError, StageInputs, StageOutputs};
+pub mod recs;
+pub mod report;
+
+pub use recs::{
+    recommend_all_parquet, recommend_user, similar, ItemEntry, SimilarItems, UserRecommendations,
+};
+pub use report::write_report_dir;
+
+use alsflow_als::AlsModel;
+use alsflow_core::table::{read_batch, write_batch, IdMap, Interactions, TableError};
+use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
+use alsflow_metrics::{
+    evaluate_factors, evaluate_scorer, metric_names, EvalSet, Metrics, UserItems,
+};
+use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Parameters of the `evaluate` stage (its `pipeline.toml` section).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Params {}
+/// Errors of the library functions the CLI calls.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    /// The raw user id is not in the users map.
+    #[error("unknown user '{0}' (not in this dataset's users)")]
+    UnknownUser(String),
+    /// The raw item id is not in the items map.
+    #[error("unknown item '{0}' (not in this dataset's items)")]
+    UnknownItem(String),
+    /// An artifact could not be decoded or does not fit the others.
+    #[error("{what}: {message}")]
+    Input {
+        /// Which artifact or table.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl From<TableError> for EvaluateError {
+    fn from(e: TableError) -> Self {
+        EvaluateError::Input {
+            what: "table".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Parameters of the `evaluate` stage (its `[evaluate]` section of `pipeline.toml`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Params {
+    /// Cut-off of the @k metrics and length of the report's recommendation lists.
+    pub k: usize,
+    /// Number of users whose history and recommendations the report shows.
+    pub report_users: usize,
+    /// Seed of the random baseline.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            k: 10,
+            report_users: 3,
+            seed: 42,
+        }
+    }
+}
 
 /// The `evaluate` stage.
 pub struct Evaluate;
+
+/// The systems of the metrics table, in row order.
+pub const SYSTEMS: &[&str] = &["model", "popularity", "random"];
+
+fn input_err(label: &str, e: impl std::fmt::Display) -> StageError {
+    StageError::BadInput {
+        source_name: label.to_string(),
+        line: None,
+        message: e.to_string(),
+    }
+}
+
+fn table(inputs: &StageInputs, name: &str) -> Result<Interactions, StageError> {
+    let a = inputs.get(name)?;
+    Interactions::from_parquet(&a.bytes).map_err(|e| input_err(&a.label, e))
+}
+
+fn id_map(inputs: &StageInputs, name: &str) -> Result<IdMap, StageError> {
+    let a = inputs.get(name)?;
+    IdMap::from_parquet(&a.bytes).map_err(|e| input_err(&a.label, e))
+}
+
+/// SplitMix64 finaliser: a well-mixed 64-bit hash of one word.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The random baseline's score of (user, item): uniform in [0, 1), a pure function
+/// of (seed, user, item) so it is the same whatever thread scores it.
+pub fn random_score(seed: u64, user: u32, item: u32) -> f64 {
+    let h = mix(mix(seed ^ mix(user as u64)) ^ item as u64);
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Test metrics of the model and both baselines, plus what the report needs.
+pub struct Evaluation {
+    /// (system, metrics) in [`SYSTEMS`] order.
+    pub systems: Vec<(String, Metrics)>,
+    /// Test rows dropped because they cannot be scored (item without training rows,
+    /// or the user trained on it).
+    pub dropped_test_rows: usize,
+    /// The evaluation set (training and kept test rows).
+    pub set: EvalSet,
+}
+
+/// Score `model` and the baselines on `test` with `train` as the training set.
+pub fn evaluate_all(
+    model: &AlsModel,
+    train: &Interactions,
+    test: &Interactions,
+    k: usize,
+    seed: u64,
+) -> Result<Evaluation, StageError> {
+    if model.n_users != train.n_users as usize || model.n_items != train.n_items as usize {
+        return Err(StageError::BadInput {
+            source_name: "train.model".into(),
+            line: None,
+            message: format!(
+                "model is {} users x {} items but split.train is {} x {}",
+                model.n_users, model.n_items, train.n_users, train.n_items
+            ),
+        });
+    }
+    if test.n_users != train.n_users || test.n_items != train.n_items {
+        return Err(input_err(
+            "split.test",
+            format!(
+                "index spaces {}x{} differ from split.train's {}x{}",
+                test.n_users, test.n_items, train.n_users, train.n_items
+            ),
+        ));
+    }
+    let tr = UserItems::from_triples(
+        "train",
+        train.n_users,
+        train.n_items,
+        &train.user,
+        &train.item,
+        &train.value,
+    )
+    .map_err(|e| input_err("split.train", e))?;
+    // Drop test rows the protocol cannot score (cold items, pairs also in train).
+    let mut catalog = vec![false; train.n_items as usize];
+    for &i in &train.item {
+        catalog[i as usize] = true;
+    }
+    let kept = test.filter_rows(|r| {
+        let (u, i) = (test.user[r], test.item[r]);
+        catalog[i as usize] && tr.row(u).0.binary_search(&i).is_err()
+    });
+    let dropped_test_rows = test.len() - kept.len();
+    let te = UserItems::from_triples(
+        "test",
+        kept.n_users,
+        kept.n_items,
+        &kept.user,
+        &kept.item,
+        &kept.value,
+    )
+    .map_err(|e| input_err("split.test", e))?;
+    let set = EvalSet::new(tr, te).map_err(|e| input_err("split.test", e))?;
+    let err = |e: alsflow_metrics::MetricsError| StageError::other(format!("evaluate: {e}"));
+    let m = evaluate_factors(
+        &set,
+        &model.user_factors,
+        &model.item_factors,
+        model.rank,
+        k,
+    )
+    .map_err(err)?;
+    let pop: Vec<f64> = set
+        .train()
+        .item_counts()
+        .into_iter()
+        .map(|c| c as f64)
+        .collect();
+    let p = evaluate_scorer(&set, k, |_, s| s.copy_from_slice(&pop)).map_err(err)?;
+    let r = evaluate_scorer(&set, k, |u, s| {
+        for (i, v) in s.iter_mut().enumerate() {
+            *v = random_score(seed, u, i as u32);
+        }
+    })
+    .map_err(err)?;
+    Ok(Evaluation {
+        systems: vec![
+            ("model".into(), m),
+            ("popularity".into(), p),
+            ("random".into(), r),
+        ],
+        dropped_test_rows,
+        set,
+    })
+}
+
+/// Encode the metrics table: column `system`, one f64 column per metric, `users_evaluated`.
+pub fn write_metrics(systems: &[(String, Metrics)], k: usize) -> Result<Vec<u8>, TableError> {
+    let mut fields = vec![Field::new("system", DataType::Utf8, false)];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
+        systems.iter().map(|s| s.0.as_str()),
+    ))];
+    for (n, name) in metric_names(k).into_iter().enumerate() {
+        fields.push(Field::new(name, DataType::Float64, false));
+        cols.push(Arc::new(Float64Array::from_iter_values(
+            systems.iter().map(|s| s.1.named()[n].1),
+        )));
+    }
+    fields.push(Field::new("users_evaluated", DataType::UInt64, false));
+    cols.push(Arc::new(UInt64Array::from_iter_values(
+        systems.iter().map(|s| s.1.users_evaluated),
+    )));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| TableError::Parquet(e.to_string()))?;
+    let mut meta = BTreeMap::new();
+    meta.insert("alsflow.table".to_string(), "metrics".to_string());
+    meta.insert("k".to_string(), k.to_string());
+    write_batch(&batch, &meta)
+}
+
+/// The metrics table as JSON: `{"model": {"roem": …, "precision@10": …, …,
+/// "users_evaluated": …}, "popularity": {…}, "random": {…}}` (NaN becomes null).
+pub fn metrics_json(metrics_parquet: &[u8]) -> Result<serde_json::Value, EvaluateError> {
+    let (batch, _) = read_batch(metrics_parquet)?;
+    let bad = |m: String| EvaluateError::Input {
+        what: "metrics table".into(),
+        message: m,
+    };
+    let systems = batch
+        .column_by_name("system")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| bad("missing utf8 column 'system'".into()))?;
+    let mut out = serde_json::Map::new();
+    for r in 0..batch.num_rows() {
+        let mut row = serde_json::Map::new();
+        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            let v = if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                serde_json::Number::from_f64(a.value(r))
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
+            } else if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
+                serde_json::Value::from(a.value(r))
+            } else {
+                continue;
+            };
+            row.insert(f.name().clone(), v);
+        }
+        out.insert(systems.value(r).to_string(), serde_json::Value::Object(row));
+    }
+    Ok(serde_json::Value::Object(out))
+}
 
 impl Stage for Evaluate {
     const NAME: &'static str = "evaluate";
     const OUTPUTS: &'static [&'static str] = &["metrics", "report"];
     type Params = Params;
 
-    fn run(_params: &Params, _inputs: &StageInputs, _ctx: &dyn StageContext) -> Result<StageOutputs, StageError> {
-        Err(StageError::other("stage evaluate is not implemented yet"))
+    fn run(
+        params: &Params,
+        inputs: &StageInputs,
+        ctx: &dyn StageContext,
+    ) -> Result<StageOutputs, StageError> {
+        if params.k == 0 {
+            return Err(StageError::BadParam {
+                param: "evaluate.k".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let model_in = inputs.get("train.model")?;
+        let model =
+            AlsModel::from_bytes(&model_in.bytes).map_err(|e| input_err(&model_in.label, e))?;
+        let train = table(inputs, "split.train")?;
+        let test = table(inputs, "split.test")?;
+        let users = id_map(inputs, "preprocess.users")?;
+        let items = id_map(inputs, "preprocess.items")?;
+        let all = table(inputs, "preprocess.interactions")?;
+        let tune_rows = match inputs.optional("tune.results") {
+            Some(a) => Some(
+                alsflow_tune::results::read_results(&a.bytes)
+                    .map_err(|e| input_err(&a.label, e))?,
+            ),
+            None => None,
+        };
+        let ev = evaluate_all(&model, &train, &test, params.k, params.seed)?;
+        let table = write_metrics(&ev.systems, params.k)?;
+        let html = report::render(&report::ReportInputs {
+            dataset: ctx.dataset(),
+            params,
+            model: &model,
+            train: &train,
+            test: &test,
+            all: &all,
+            users: &users,
+            items: &items,
+            eval: &ev,
+            tune_rows: tune_rows.as_deref(),
+        })?;
+        let mut out = StageOutputs::new();
+        out.add("metrics", Format::Parquet, table);
+        out.add("report", Format::Html, html.into_bytes());
+        for (name, m) in &ev.systems {
+            out.note(format!(
+                "{name}: ROEM {:.4}, P@{k} {:.4}, NDCG@{k} {:.4}, AUC {:.4}",
+                m.roem,
+                m.precision,
+                m.ndcg,
+                m.auc,
+                k = params.k
+            ));
+        }
+        if ev.dropped_test_rows > 0 {
+            out.note(format!(
+                "{} test rows dropped (item without training rows, or user trained on it)",
+                ev.dropped_test_rows
+            ));
+        }
+        Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! Behaviour users rely on: the model beats the random baseline on planted data,
+//! the report shows the figures and titles, the CLI helpers name unknown ids.
+
+use super::*;
+use alsflow_als::{fit, AlsParams, InteractionMatrix};
+use alsflow_core::stage::LocalContext;
+use alsflow_core::{ArtifactId, InputArtifact};
+
+struct World {
+    model: AlsModel,
+    train: Interactions,
+    test: Interactions,
+    all: Interactions,
+    users: IdMap,
+    items: IdMap,
+}
+
+/// 4 user groups each preferring one item group; every 5th interaction is held out.
+fn world() -> World {
+    let (nu, ni) = (40u32, 24u32);
+    let mut all = Interactions::with_dims(nu, ni);
+    let mut s = 3u64;
+    for u in 0..nu {
+        for i in 0..ni {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let r = (s >> 11) as f64 / (1u64 << 53) as f64;
+            if (u % 4 == i % 4 && r < 0.8) || r < 0.03 {
+                all.user.push(u);
+                all.item.push(i);
+                all.value.push(1.0);
+            }
+        }
+    }
+    let train = all.filter_rows(|r| r % 5 != 0);
+    let test = all.filter_rows(|r| r % 5 == 0);
+    let m = InteractionMatrix::from_interactions(&train).unwrap();
+    let model = fit(
+        &m,
+        &AlsParams {
+            rank: 4,
+            max_iter: 8,
+            reg_param: 0.1,
+            alpha: 10.0,
+            ..AlsParams::default()
+        },
+    )
+    .unwrap();
+    let users = IdMap {
+        raw_ids: (0..nu).map(|u| format!("u{u}")).collect(),
+        titles: None,
+    };
+    let items = IdMap {
+        raw_ids: (0..ni).map(|i| format!("m{i}")).collect(),
+        titles: Some(
+            (0..ni)
+                .map(|i| {
+                    if i == 3 {
+                        None
+                    } else {
+                        Some(format!("Film <{i}> & co"))
+                    }
+                })
+                .collect(),
+        ),
+    };
+    World {
+        model,
+        train,
+        test,
+        all,
+        users,
+        items,
+    }
+}
+
+fn inputs(w: &World, with_tune: bool) -> StageInputs {
+    let mut inp = StageInputs::new();
+    let mut add = |name: &str, format: Format, bytes: Vec<u8>| {
+        inp.insert(
+            name,
+            InputArtifact {
+                id: ArtifactId::of(&bytes),
+                label: name.into(),
+                format,
+                bytes: bytes.into(),
+            },
+        );
+    };
+    add("train.model", Format::Bincode, w.model.to_bytes().unwrap());
+    add(
+        "split.train",
+        Format::Parquet,
+        w.train.to_parquet().unwrap(),
+    );
+    add("split.test", Format::Parquet, w.test.to_parquet().unwrap());
+    add(
+        "preprocess.interactions",
+        Format::Parquet,
+        w.all.to_parquet().unwrap(),
+    );
+    add(
+        "preprocess.users",
+        Format::Parquet,
+        w.users.to_parquet().unwrap(),
+    );
+    add(
+        "preprocess.items",
+        Format::Parquet,
+        w.items.to_parquet().unwrap(),
+    );
+    if with_tune {
+        let folds = alsflow_tune::bench::seeded_folds(&w.train, 3, 1);
+        let p = alsflow_tune::Params {
+            grid: [
+                ("alpha".to_string(), vec![5.into(), 10.into()]),
+                ("rank".to_string(), vec![2.into(), 4.into()]),
+            ]
+            .into_iter()
+            .collect(),
+            base: AlsParams {
+                max_iter: 3,
+                ..AlsParams::default()
+            },
+            ..Default::default()
+        };
+        let o = alsflow_tune::run_grid(
+            &p,
+            &folds,
+            "folds",
+            ArtifactId::of(b"f"),
+            &LocalContext::new("t"),
+        )
+        .unwrap();
+        add(
+            "tune.results",
+            Format::Parquet,
+            alsflow_tune::results::write_results(&o.rows, 10).unwrap(),
+        );
+    }
+    inp
+}
+
+fn artifact<'a>(out: &'a StageOutputs, name: &str) -> &'a [u8] {
+    &out.artifacts.iter().find(|a| a.name == name).unwrap().bytes
+}
+
+#[test]
+fn model_beats_random_and_metrics_json_has_every_system() {
+    let w = world();
+    let out = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    let j = metrics_json(artifact(&out, "metrics")).unwrap();
+    let model_roem = j["model"]["roem"].as_f64().unwrap();
+    let random_roem = j["random"]["roem"].as_f64().unwrap();
+    assert!(
+        model_roem < 0.25 && random_roem > 0.35,
+        "model {model_roem}, random {random_roem}"
+    );
+    assert!(
+        j["model"]["precision@10"].as_f64().unwrap()
+            > j["random"]["precision@10"].as_f64().unwrap()
+    );
+    for sys in SYSTEMS {
+        for key in [
+            "roem",
+            "precision@10",
+            "recall@10",
+            "map@10",
+            "ndcg@10",
+            "auc",
+            "coverage@10",
+            "users_evaluated",
+        ] {
+            assert!(j[sys].get(key).is_some(), "{sys}.{key} missing in {j}");
+        }
+    }
+    // Deterministic bytes.
+    let again = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    assert_eq!(artifact(&out, "metrics"), artifact(&again, "metrics"));
+    assert_eq!(artifact(&out, "report"), artifact(&again, "report"));
+}
+
+#[test]
+fn report_has_figures_titles_and_writes_a_directory() {
+    let w = world();
+    let out = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, true),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    let html = std::str::from_utf8(artifact(&out, "report")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "activity, heatmap, metrics"
+    );
+    assert!(html.contains("data-name=\"heatmap\""));
+    assert!(html.contains("Film &lt;"), "titles are shown, escaped");
+    assert!(!html.contains("Film <"), "raw title text must be escaped");
+    assert_eq!(html.matches("<h3>user").count(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let index = write_report_dir(artifact(&out, "report"), dir.path()).unwrap();
+    let page = std::fs::read_to_string(&index).unwrap();
+    assert_eq!(page.matches("<img src=").count(), 3);
+    assert!(!page.contains("<svg"));
+    for name in ["activity", "heatmap", "metrics"] {
+        let svg = std::fs::read_to_string(dir.path().join(format!("{name}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("xmlns=\"http://www.w3.org/2000/svg\""),
+            "{name}.svg"
+        );
+    }
+    // Without tune results there is no heatmap.
+    let out = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    let html = std::str::from_utf8(artifact(&out, "report")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2);
+}
+
+#[test]
+fn recommend_similar_and_unknown_ids() {
+    let w = world();
+    let r = recommend_user(&w.model, &w.train, &w.users, &w.items, "u1", 5).unwrap();
+    assert_eq!(r.recommendations.len(), 5);
+    // Recommendations exclude the training items and favour the user's group (items i % 4 == 1).
+    let m = InteractionMatrix::from_interactions(&w.train).unwrap();
+    let trained = m.user_row(1).0;
+    assert_eq!(r.n_train, trained.len());
+    assert!(r.recommendations.iter().all(|e| !trained.contains(&e.idx)));
+    assert_eq!(r.recommendations[0].idx % 4, 1, "{r}");
+    let text = r.to_string();
+    assert!(
+        text.contains("user u1") && text.contains("Film <"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["recommendations"][0]["title"].is_string());
+
+    let e = recommend_user(&w.model, &w.train, &w.users, &w.items, "nobody", 5).unwrap_err();
+    assert!(e.to_string().contains("'nobody'"), "{e}");
+
+    let s = similar(&w.model, &w.items, "m2", 3).unwrap();
+    assert_eq!(s.similar.len(), 3);
+    assert!(s.similar.iter().all(|e| e.item != "m2"));
+    assert_eq!(s.similar[0].idx % 4, 2, "{s}");
+    assert!(similar(&w.model, &w.items, "m999", 3)
+        .unwrap_err()
+        .to_string()
+        .contains("'m999'"));
+
+    let bytes = recommend_all_parquet(&w.model, &w.train, &w.users, &w.items, 3).unwrap();
+    let (batch, _) = alsflow_core::table::read_batch(&bytes).unwrap();
+    assert_eq!(batch.num_rows(), 40 * 3);
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["user", "rank", "item", "title", "score"]);
+}
+
+#[test]
+fn random_baseline_is_a_pure_function() {
+    assert_eq!(random_score(1, 2, 3), random_score(1, 2, 3));
+    assert_ne!(random_score(1, 2, 3), random_score(2, 2, 3));
+    let mean: f64 = (0..10_000).map(|i| random_score(5, i, 7)).sum::<f64>() / 10_000.0;
+    assert!((mean - 0.5).abs() < 0.02);
+}
