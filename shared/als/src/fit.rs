@@ -151,10 +151,13 @@ fn row_lambda(p: &AlsParams, nnz: usize) -> f32 {
     }
 }
 
+/// The per-iteration observer of [`fit_with`].
+type IterationCallback<'a> = &'a mut dyn FnMut(usize, &AlsModel);
+
 fn fit_impl(
     m: &InteractionMatrix,
     p: &AlsParams,
-    mut on_iteration: Option<&mut dyn FnMut(usize, &AlsModel)>,
+    mut on_iteration: Option<IterationCallback<'_>>,
 ) -> Result<AlsModel, AlsError> {
     validate(p)?;
     let pool = rayon::ThreadPoolBuilder::new()

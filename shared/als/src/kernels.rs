@@ -71,7 +71,7 @@ pub(crate) fn symv(m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
 /// 64 sums in registers while streaming over the `n` rows.
 #[inline(always)]
 pub(crate) fn syrk_lower(w: &[f32], y: &[f32], n: usize, ld: usize, out: &mut [f32]) {
-    debug_assert!(ld % LANES == 0);
+    debug_assert!(ld.is_multiple_of(LANES));
     for j0 in (0..ld).step_by(LANES) {
         for l0 in (0..=j0).step_by(LANES) {
             let mut acc = [[0f32; LANES]; LANES];

@@ -1,24 +1,381 @@
 //! Stage train: the final ALS model and its factor tables.
 //!
-//! Placeholder: the real stage replaces this file.
+//! Inputs: `split.train` (interactions), `preprocess.users` / `preprocess.items` (id
+//! maps) and, when the pipeline tunes, `tune.best_params` (an [`AlsParams`] encoded
+//! with the workspace codec) which then replaces this stage's own `[train]` params.
+//!
+//! Outputs: `model` (an [`AlsModel`] via the codec), and `user_factors` /
+//! `item_factors` Parquet tables with columns `idx` u32, `raw_id` utf8 and `factors`
+//! FixedSizeList<f32, rank> (readable by pandas, polars and Spark).
 
-use alsflow_core::{Stage, StageContext, StageError, StageInputs, StageOutputs};
-use serde::{Deserialize, Serialize};
-
-/// Parameters of the `train` stage (its `pipeline.toml` section).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Params {}
+use alsflow_als::{AlsError, AlsModel, AlsParams, InteractionMatrix};
+use alsflow_core::table::{write_batch, IdMap, Interactions};
+use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
+use arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// The `train` stage.
 pub struct Train;
 
+/// Map an ALS error onto the stage's error kinds (bad params stay named).
+fn stage_error(e: AlsError, input: &str) -> StageError {
+    match e {
+        AlsError::BadParam { param, message } => StageError::BadParam {
+            param: format!("train.{param}"),
+            message,
+        },
+        AlsError::BadInput { row, message } => StageError::BadInput {
+            source_name: input.to_string(),
+            line: Some(row as u64 + 1),
+            message,
+        },
+        e @ AlsError::Numerical { .. } => StageError::Numerical(e.to_string()),
+        e => StageError::Other(e.to_string()),
+    }
+}
+
+/// The `user_factors` / `item_factors` table: `idx`, `raw_id`, `factors`.
+pub fn factor_table(
+    factors: &[f32],
+    rank: usize,
+    ids: &IdMap,
+    what: &str,
+) -> Result<Vec<u8>, StageError> {
+    let n = ids.len();
+    if factors.len() != n * rank {
+        return Err(StageError::other(format!(
+            "{what}: {} factor values for {n} ids at rank {rank}",
+            factors.len()
+        )));
+    }
+    let item_field = Arc::new(Field::new("item", DataType::Float32, false));
+    let list = FixedSizeListArray::try_new(
+        item_field.clone(),
+        rank as i32,
+        Arc::new(Float32Array::from(factors.to_vec())) as ArrayRef,
+        None,
+    )
+    .map_err(|e| StageError::other(format!("{what}: {e}")))?;
+    let schema = Schema::new(vec![
+        Field::new("idx", DataType::UInt32, false),
+        Field::new("raw_id", DataType::Utf8, false),
+        Field::new(
+            "factors",
+            DataType::FixedSizeList(item_field, rank as i32),
+            false,
+        ),
+    ]);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+        Arc::new(StringArray::from_iter_values(ids.raw_ids.iter())),
+        Arc::new(list),
+    ];
+    let batch = RecordBatch::try_new(Arc::new(schema), cols)
+        .map_err(|e| StageError::other(format!("{what}: {e}")))?;
+    let mut meta = BTreeMap::new();
+    meta.insert("alsflow.table".to_string(), what.to_string());
+    meta.insert("rank".to_string(), rank.to_string());
+    Ok(write_batch(&batch, &meta)?)
+}
+
 impl Stage for Train {
     const NAME: &'static str = "train";
     const OUTPUTS: &'static [&'static str] = &["model", "user_factors", "item_factors"];
-    type Params = Params;
+    type Params = AlsParams;
 
-    fn run(_params: &Params, _inputs: &StageInputs, _ctx: &dyn StageContext) -> Result<StageOutputs, StageError> {
-        Err(StageError::other("stage train is not implemented yet"))
+    fn run(
+        params: &AlsParams,
+        inputs: &StageInputs,
+        ctx: &dyn StageContext,
+    ) -> Result<StageOutputs, StageError> {
+        let train_in = inputs.get("split.train")?;
+        let table =
+            Interactions::from_parquet(&train_in.bytes).map_err(|e| StageError::BadInput {
+                source_name: train_in.label.clone(),
+                line: None,
+                message: e.to_string(),
+            })?;
+        let users_in = inputs.get("preprocess.users")?;
+        let items_in = inputs.get("preprocess.items")?;
+        let users = IdMap::from_parquet(&users_in.bytes).map_err(|e| StageError::BadInput {
+            source_name: users_in.label.clone(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        let items = IdMap::from_parquet(&items_in.bytes).map_err(|e| StageError::BadInput {
+            source_name: items_in.label.clone(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        for (map, n, label) in [
+            (&users, table.n_users, &users_in.label),
+            (&items, table.n_items, &items_in.label),
+        ] {
+            if map.len() != n as usize {
+                return Err(StageError::BadInput {
+                    source_name: label.clone(),
+                    line: None,
+                    message: format!(
+                        "{} ids, but {} has an index space of {n}",
+                        map.len(),
+                        train_in.label
+                    ),
+                });
+            }
+        }
+        let (p, origin) = match inputs.optional("tune.best_params") {
+            Some(best) => (
+                alsflow_core::codec::decode::<AlsParams>("tune.best_params", &best.bytes)?,
+                "tune.best_params",
+            ),
+            None => (params.clone(), "[train]"),
+        };
+        let matrix = InteractionMatrix::from_interactions(&table)
+            .map_err(|e| stage_error(e, &train_in.label))?;
+        let progress = ctx.progress("train", p.max_iter as u64);
+        let start = Instant::now();
+        let model: AlsModel = alsflow_als::fit_with(&matrix, &p, &mut |iter, m| {
+            progress.inc(1);
+            if let Some(l) = m.loss.last() {
+                progress.set_message(format!("iteration {iter}: loss {l:.6e}"));
+            }
+        })
+        .map_err(|e| stage_error(e, &train_in.label))?;
+        progress.finish();
+        let secs = start.elapsed().as_secs_f64();
+
+        let mut out = StageOutputs::new();
+        out.add(
+            "model",
+            Format::Bincode,
+            model.to_bytes().map_err(|e| stage_error(e, "model"))?,
+        );
+        out.add(
+            "user_factors",
+            Format::Parquet,
+            factor_table(&model.user_factors, model.rank, &users, "user_factors")?,
+        );
+        out.add(
+            "item_factors",
+            Format::Parquet,
+            factor_table(&model.item_factors, model.rank, &items, "item_factors")?,
+        );
+        out.note(format!(
+            "{} users × {} items, {} interactions, rank {}",
+            matrix.n_users(),
+            matrix.n_items(),
+            matrix.nnz(),
+            model.rank
+        ));
+        out.note(format!(
+            "params from {origin}: solver {:?}, max_iter {}, reg_param {}, alpha {}, {:?} confidence, {:?} λ, nonnegative {}",
+            p.solver, p.max_iter, p.reg_param, p.alpha, p.confidence, p.reg_scaling, p.nonnegative
+        ));
+        if p.max_iter > 0 {
+            out.note(format!(
+                "{:.3} s/iteration ({secs:.2} s total)",
+                secs / p.max_iter as f64
+            ));
+        }
+        if let Some(l) = model.loss.last() {
+            out.note(format!("final loss {l:.6e}"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alsflow_core::stage::LocalContext;
+    use alsflow_core::{ArtifactId, InputArtifact};
+    use arrow::array::Array;
+
+    fn input(label: &str, format: Format, bytes: Vec<u8>) -> InputArtifact {
+        InputArtifact {
+            id: ArtifactId::of(&bytes),
+            label: label.into(),
+            format,
+            bytes: bytes.into(),
+        }
+    }
+
+    fn inputs() -> StageInputs {
+        let mut t = Interactions::with_dims(4, 3);
+        for (u, i) in [(0, 0), (0, 1), (1, 1), (1, 2), (2, 0), (2, 2), (3, 1)] {
+            t.user.push(u);
+            t.item.push(i);
+            t.value.push(1.0);
+        }
+        let ids = |p: &str, n: usize| IdMap {
+            raw_ids: (0..n).map(|i| format!("{p}{i}")).collect(),
+            titles: None,
+        };
+        let mut s = StageInputs::new();
+        s.insert(
+            "split.train",
+            input("split.train", Format::Parquet, t.to_parquet().unwrap()),
+        );
+        s.insert(
+            "preprocess.users",
+            input(
+                "preprocess.users",
+                Format::Parquet,
+                ids("u", 4).to_parquet().unwrap(),
+            ),
+        );
+        s.insert(
+            "preprocess.items",
+            input(
+                "preprocess.items",
+                Format::Parquet,
+                ids("i", 3).to_parquet().unwrap(),
+            ),
+        );
+        s
+    }
+
+    fn params() -> AlsParams {
+        AlsParams {
+            rank: 3,
+            max_iter: 4,
+            threads: 1,
+            compute_loss: true,
+            ..AlsParams::default()
+        }
+    }
+
+    fn output<'a>(o: &'a StageOutputs, name: &str) -> &'a [u8] {
+        &o.artifacts.iter().find(|a| a.name == name).unwrap().bytes
+    }
+
+    #[test]
+    fn outputs_decode_and_agree_with_the_model() {
+        let ctx = LocalContext::new("t");
+        let out = Train::run(&params(), &inputs(), &ctx).unwrap();
+        let names: Vec<&str> = out.artifacts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, Train::OUTPUTS);
+        let model = AlsModel::from_bytes(output(&out, "model")).unwrap();
+        assert_eq!(
+            (model.n_users, model.n_items, model.rank, model.loss.len()),
+            (4, 3, 3, 4)
+        );
+        let (batch, meta) = alsflow_core::table::read_batch(output(&out, "item_factors")).unwrap();
+        assert_eq!(meta.get("rank").map(String::as_str), Some("3"));
+        let raw = batch
+            .column_by_name("raw_id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(raw.value(2), "i2");
+        let f = batch
+            .column_by_name("factors")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap();
+        assert_eq!(f.value_length(), 3);
+        let v = f.values().as_any().downcast_ref::<Float32Array>().unwrap();
+        assert_eq!(v.values().to_vec(), model.item_factors);
+        assert!(
+            out.summary.iter().any(|l| l.contains("s/iteration")),
+            "{:?}",
+            out.summary
+        );
+        assert!(
+            out.summary.iter().any(|l| l.contains("final loss")),
+            "{:?}",
+            out.summary
+        );
+    }
+
+    #[test]
+    fn same_inputs_give_identical_bytes_for_any_thread_count() {
+        let ctx = LocalContext::new("t");
+        let a = Train::run(&params(), &inputs(), &ctx).unwrap();
+        let b = Train::run(
+            &AlsParams {
+                threads: 2,
+                ..params()
+            },
+            &inputs(),
+            &ctx,
+        )
+        .unwrap();
+        for name in ["user_factors", "item_factors"] {
+            assert_eq!(output(&a, name), output(&b, name), "{name}");
+        }
+        // The model records its params (threads included); its factors must agree.
+        let (ma, mb) = (
+            AlsModel::from_bytes(output(&a, "model")).unwrap(),
+            AlsModel::from_bytes(output(&b, "model")).unwrap(),
+        );
+        assert_eq!(
+            (ma.user_factors, ma.item_factors, ma.loss),
+            (mb.user_factors, mb.item_factors, mb.loss)
+        );
+        assert_eq!(
+            output(&a, "model"),
+            Train::run(&params(), &inputs(), &ctx).unwrap().artifacts[0].bytes
+        );
+    }
+
+    #[test]
+    fn tuned_params_replace_the_stage_params() {
+        let ctx = LocalContext::new("t");
+        let mut s = inputs();
+        let best = AlsParams {
+            rank: 5,
+            max_iter: 2,
+            ..params()
+        };
+        s.insert(
+            "tune.best_params",
+            input(
+                "tune.best_params",
+                Format::Bincode,
+                alsflow_core::codec::encode("p", &best).unwrap(),
+            ),
+        );
+        let out = Train::run(&params(), &s, &ctx).unwrap();
+        let model = AlsModel::from_bytes(output(&out, "model")).unwrap();
+        assert_eq!(model.params, best);
+        assert_eq!(model.rank, 5);
+    }
+
+    #[test]
+    fn bad_rank_and_mismatched_ids_are_named_errors() {
+        let ctx = LocalContext::new("t");
+        let e = Train::run(
+            &AlsParams {
+                rank: 0,
+                ..params()
+            },
+            &inputs(),
+            &ctx,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("train.rank"), "{e}");
+        let mut s = inputs();
+        let short = IdMap {
+            raw_ids: vec!["u0".into()],
+            titles: None,
+        };
+        s.insert(
+            "preprocess.users",
+            input(
+                "preprocess.users",
+                Format::Parquet,
+                short.to_parquet().unwrap(),
+            ),
+        );
+        let e = Train::run(&params(), &s, &ctx).unwrap_err();
+        assert!(e.to_string().contains("preprocess.users"), "{e}");
     }
 }
