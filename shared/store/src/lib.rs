@@ -321,6 +321,24 @@ impl Store {
         Ok(id)
     }
 
+    /// The id of the raw file at `path` if it was imported by [`Store::put_source_file`]
+    /// and is unchanged since (same stat stamp) with its object present — without
+    /// reading the file. `None` means "unknown": the caller must hash the file itself.
+    /// For `status`, which must not import anything.
+    pub fn known_source_id(&self, path: &Path) -> Result<Option<ArtifactId>, StoreError> {
+        let Ok(canonical) = path.canonicalize() else {
+            return Ok(None);
+        };
+        let Ok(meta) = fs::metadata(&canonical) else {
+            return Ok(None);
+        };
+        let key = canonical.to_string_lossy().into_owned().into_bytes();
+        Ok(self
+            .get_decoded::<SourceStamp>(&self.sources, "source stamp", &key)?
+            .filter(|stamp| stamp_matches(stamp, &meta) && self.object_present(&stamp.id))
+            .map(|stamp| stamp.id))
+    }
+
     /// Read an object, verifying its blake3: a mismatch is [`StoreError::Corrupt`]
     /// naming the object and its producing stage; a missing file is
     /// [`StoreError::Missing`].
@@ -787,7 +805,10 @@ impl Store {
     }
 
     fn corrupt(&self, id: &ArtifactId, path: PathBuf) -> StoreError {
-        // The error is already a failure; a failing producer lookup only loses detail.
+        // A damaged raw-source copy must not be vouched for by its stat stamp: dropping
+        // the stamp makes the next `put_source_file` re-read the file and repair the
+        // object. Failures here only lose that shortcut; the error is reported anyway.
+        let _ = self.drop_stamps_of(&BTreeSet::from([*id]));
         let producer = self.producer_of(id).ok().flatten().map(|r| r.label());
         StoreError::Corrupt {
             id: *id,

@@ -666,6 +666,15 @@ fn an_unchanged_old_source_is_not_reread_and_a_changed_one_is() {
     assert_eq!(store.put_source_file(&data, None, None).unwrap(), id1);
     assert_eq!(stamp(&store).map(|s| s.id), Some(id1));
     assert_eq!(store.put_source_file(&data, None, None).unwrap(), id1);
+    assert_eq!(store.known_source_id(&data).unwrap(), Some(id1));
+
+    // A damaged stored copy (same size, so the stamp alone cannot tell) is caught by
+    // `read`, which drops the stamp, so the next import re-reads and repairs it.
+    flip_first_byte(&store.object_path(&id1));
+    assert!(matches!(store.read(&id1), Err(StoreError::Corrupt { .. })));
+    assert_eq!(store.known_source_id(&data).unwrap(), None);
+    assert_eq!(store.put_source_file(&data, None, None).unwrap(), id1);
+    assert_eq!(store.read(&id1).unwrap(), b"1,2,5\n");
 
     // Same size and mtime but new bytes: ctime changes, so the file is read again.
     fs::write(&data, b"1,3,5\n").unwrap();
@@ -675,8 +684,15 @@ fn an_unchanged_old_source_is_not_reread_and_a_changed_one_is() {
         .unwrap()
         .set_modified(old)
         .unwrap();
+    assert_eq!(store.known_source_id(&data).unwrap(), None);
     let id2 = store.put_source_file(&data, None, None).unwrap();
     assert_eq!(id2, ArtifactId::of(b"1,3,5\n"));
+    assert_eq!(
+        store
+            .known_source_id(&dir.path().join("absent.csv"))
+            .unwrap(),
+        None
+    );
 
     // A stamp whose object went missing is not trusted either.
     fs::remove_file(store.object_path(&id2)).unwrap();
