@@ -34,9 +34,8 @@ fn stage_node<S: Stage + 'static>(
         None => canonical_json(&params)
             .map_err(|e| format!("cannot serialise {} params: {e}", S::NAME))?,
     };
-    let run: RunFn = Arc::new(move |inputs: &StageInputs, ctx: &dyn StageContext| {
-        S::run(&params, inputs, ctx)
-    });
+    let run: RunFn =
+        Arc::new(move |inputs: &StageInputs, ctx: &dyn StageContext| S::run(&params, inputs, ctx));
     Ok(Node {
         stage: S::NAME.to_string(),
         dataset: dataset.to_string(),
@@ -49,11 +48,18 @@ fn stage_node<S: Stage + 'static>(
 }
 
 fn raw(src: &SourceSpec) -> InputSource {
-    InputSource::Raw { path: src.path.clone(), url: src.url.clone(), sha256: src.sha256.clone() }
+    InputSource::Raw {
+        path: src.path.clone(),
+        url: src.url.clone(),
+        sha256: src.sha256.clone(),
+    }
 }
 
 fn produced(node: usize, output: &str) -> InputSource {
-    InputSource::Produced { node, output: output.to_string() }
+    InputSource::Produced {
+        node,
+        output: output.to_string(),
+    }
 }
 
 /// Build the DAG of every dataset in `cfg`.
@@ -71,33 +77,53 @@ fn add_branch(dag: &mut Dag, d: &DatasetConfig) -> Result<(), String> {
     if let Some(src) = &d.source {
         pre_inputs.push(("source".to_string(), raw(src)));
         for (name, path) in alsflow_preprocess::companion_files(&d.preprocess, &src.path) {
-            pre_inputs.push((name, InputSource::Raw { path, url: None, sha256: None }));
+            pre_inputs.push((
+                name,
+                InputSource::Raw {
+                    path,
+                    url: None,
+                    sha256: None,
+                },
+            ));
         }
     }
     if let Some(t) = &d.test_source {
         pre_inputs.push(("source_test".to_string(), raw(t)));
     }
     let pre = dag.nodes.len();
-    dag.nodes.push(stage_node::<alsflow_preprocess::Preprocess>(ds, d.preprocess.clone(), None, pre_inputs)?);
+    dag.nodes.push(stage_node::<alsflow_preprocess::Preprocess>(
+        ds,
+        d.preprocess.clone(),
+        None,
+        pre_inputs,
+    )?);
 
     let split = dag.nodes.len();
     dag.nodes.push(stage_node::<alsflow_split::Split>(
         ds,
         d.split.clone(),
         None,
-        vec![("preprocess.interactions".into(), produced(pre, "interactions"))],
+        vec![(
+            "preprocess.interactions".into(),
+            produced(pre, "interactions"),
+        )],
     )?);
 
     let tune = if d.tune_enabled {
         let mut params = d.tune.clone();
         params.base = d.als.clone();
-        // `base` is not serialised with the tune params, yet it shapes every grid
-        // point: make it part of the key explicitly.
-        let mut v = serde_json::to_value(&params).map_err(|e| format!("tune params: {e}"))?;
+        // `base` shapes every grid point, so it must be part of the key: the tune
+        // params serialise it (it is only skipped when reading pipeline.toml); make
+        // sure of it rather than trust that silently.
+        let mut v: serde_json::Value = serde_json::from_str(
+            &serde_json::to_string(&params).map_err(|e| format!("tune params: {e}"))?,
+        )
+        .map_err(|e| format!("tune params: {e}"))?;
         if let serde_json::Value::Object(m) = &mut v {
+            let base = serde_json::to_string(&d.als).map_err(|e| format!("train params: {e}"))?;
             m.insert(
                 "base".into(),
-                serde_json::to_value(&d.als).map_err(|e| format!("train params: {e}"))?,
+                serde_json::from_str(&base).map_err(|e| format!("train params: {e}"))?,
             );
         }
         let json = canonical_json(&v).map_err(|e| format!("tune params: {e}"))?;
@@ -125,7 +151,12 @@ fn add_branch(dag: &mut Dag, d: &DatasetConfig) -> Result<(), String> {
         train_inputs.push(("tune.best_params".into(), produced(t, "best_params")));
     }
     let train = dag.nodes.len();
-    dag.nodes.push(stage_node::<alsflow_train::Train>(ds, d.train.clone(), None, train_inputs)?);
+    dag.nodes.push(stage_node::<alsflow_train::Train>(
+        ds,
+        d.train.clone(),
+        None,
+        train_inputs,
+    )?);
 
     let mut eval_inputs = vec![
         ("train.model".to_string(), produced(train, "model")),
@@ -133,11 +164,19 @@ fn add_branch(dag: &mut Dag, d: &DatasetConfig) -> Result<(), String> {
         ("split.test".to_string(), produced(split, "test")),
         ("preprocess.users".to_string(), produced(pre, "users")),
         ("preprocess.items".to_string(), produced(pre, "items")),
-        ("preprocess.interactions".to_string(), produced(pre, "interactions")),
+        (
+            "preprocess.interactions".to_string(),
+            produced(pre, "interactions"),
+        ),
     ];
     if let Some(t) = tune {
         eval_inputs.push(("tune.results".into(), produced(t, "results")));
     }
-    dag.nodes.push(stage_node::<alsflow_evaluate::Evaluate>(ds, d.evaluate.clone(), None, eval_inputs)?);
+    dag.nodes.push(stage_node::<alsflow_evaluate::Evaluate>(
+        ds,
+        d.evaluate.clone(),
+        None,
+        eval_inputs,
+    )?);
     Ok(())
 }

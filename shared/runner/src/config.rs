@@ -12,7 +12,14 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 /// Keys of a `[[dataset]]` table that the runner owns (everything else is preprocess's).
-pub const SOURCE_KEYS: &[&str] = &["path", "test_path", "url", "sha256", "test_url", "test_sha256"];
+pub const SOURCE_KEYS: &[&str] = &[
+    "path",
+    "test_path",
+    "url",
+    "sha256",
+    "test_url",
+    "test_sha256",
+];
 
 /// Stage sections a dataset may override (`[dataset.train]`, ...).
 pub const STAGE_SECTIONS: &[&str] = &["preprocess", "split", "train", "tune", "evaluate"];
@@ -93,7 +100,11 @@ pub fn data_home(flag: Option<&Path>) -> PathBuf {
 
 impl PipelineConfig {
     /// Read `file`, apply `overrides` (`KEY=VALUE`, dotted keys) and validate.
-    pub fn load(file: &Path, overrides: &[String], data_home: PathBuf) -> Result<Self, ConfigError> {
+    pub fn load(
+        file: &Path,
+        overrides: &[String],
+        data_home: PathBuf,
+    ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| {
             ConfigError::Invalid(format!("cannot read config {}: {e}", file.display()))
         })?;
@@ -121,7 +132,8 @@ impl PipelineConfig {
             ConfigError::Invalid(format!("{fname}{pos}: {}", msg.trim()))
         })?;
         for o in overrides {
-            apply_override(&mut root, o).map_err(|m| ConfigError::Invalid(format!("--set {o}: {m}")))?;
+            apply_override(&mut root, o)
+                .map_err(|m| ConfigError::Invalid(format!("--set {o}: {m}")))?;
         }
         let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
         for key in root.keys() {
@@ -143,12 +155,20 @@ impl PipelineConfig {
             .map(|s| section(s).map(|t| (*s, t)))
             .collect::<Result<_, _>>()?;
         let global = |name: &str| -> Table {
-            globals.iter().find(|(n, _)| *n == name).map(|(_, t)| t.clone()).unwrap_or_default()
+            globals
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default()
         };
         let datasets = match root.get("dataset") {
             None => return Err(err("no [[dataset]] declared".into())),
             Some(Value::Array(a)) => a.clone(),
-            Some(_) => return Err(err("'dataset' must be an array of tables ([[dataset]])".into())),
+            Some(_) => {
+                return Err(err(
+                    "'dataset' must be an array of tables ([[dataset]])".into()
+                ))
+            }
         };
         if datasets.is_empty() {
             return Err(err("no [[dataset]] declared".into()));
@@ -161,10 +181,18 @@ impl PipelineConfig {
             };
             let name = match d.get("name") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(_) => return Err(err(format!("dataset #{}: 'name' must be a non-empty string", i + 1))),
+                Some(_) => {
+                    return Err(err(format!(
+                        "dataset #{}: 'name' must be a non-empty string",
+                        i + 1
+                    )))
+                }
                 None => return Err(err(format!("dataset #{}: missing key 'name'", i + 1))),
             };
-            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(err(format!(
                     "dataset \"{name}\": name may contain only letters, digits, '-' and '_'"
                 )));
@@ -172,7 +200,8 @@ impl PipelineConfig {
             if !seen.insert(name.clone()) {
                 return Err(err(format!("duplicate dataset name \"{name}\"")));
             }
-            let derr = |m: String| ConfigError::Invalid(format!("{fname}: dataset \"{name}\": {m}"));
+            let derr =
+                |m: String| ConfigError::Invalid(format!("{fname}: dataset \"{name}\": {m}"));
             // Split the dataset table into source keys, override tables, preprocess keys.
             let mut pre = global("preprocess");
             let mut overrides_of: Vec<(String, Table)> = Vec::new();
@@ -192,7 +221,11 @@ impl PipelineConfig {
             }
             merge(&mut pre, &own_pre);
             let effective = |stage: &str| -> Table {
-                let mut t = if stage == "preprocess" { pre.clone() } else { global(stage) };
+                let mut t = if stage == "preprocess" {
+                    pre.clone()
+                } else {
+                    global(stage)
+                };
                 for (s, o) in &overrides_of {
                     if s == stage {
                         merge(&mut t, o);
@@ -201,7 +234,8 @@ impl PipelineConfig {
                 t
             };
             let pre_t = effective("preprocess");
-            let is_synthetic = matches!(pre_t.get("format"), Some(Value::String(f)) if f == "synthetic");
+            let is_synthetic =
+                matches!(pre_t.get("format"), Some(Value::String(f)) if f == "synthetic");
             let string_key = |k: &str| -> Result<Option<String>, ConfigError> {
                 match d.get(k) {
                     None => Ok(None),
@@ -214,19 +248,42 @@ impl PipelineConfig {
             };
             let resolve = |p: String, url: Option<String>, sha: Option<String>| -> SourceSpec {
                 let pb = PathBuf::from(&p);
-                let path = if pb.is_absolute() { pb } else { data_home.join(pb) };
-                SourceSpec { configured: p, path, url, sha256: sha.map(|s| s.to_ascii_lowercase()) }
+                let path = if pb.is_absolute() {
+                    pb
+                } else {
+                    data_home.join(pb)
+                };
+                SourceSpec {
+                    configured: p,
+                    path,
+                    url,
+                    sha256: sha.map(|s| s.to_ascii_lowercase()),
+                }
             };
             let source = match string_key("path")? {
                 Some(p) => Some(resolve(p, string_key("url")?, string_key("sha256")?)),
                 None if is_synthetic => None,
-                None => return Err(derr("missing key 'path' (only format = \"synthetic\" has no path)".into())),
+                None => {
+                    return Err(derr(
+                        "missing key 'path' (only format = \"synthetic\" has no path)".into(),
+                    ))
+                }
             };
             let test_source = string_key("test_path")?
-                .map(|p| Ok::<_, ConfigError>(resolve(p, string_key("test_url")?, string_key("test_sha256")?)))
+                .map(|p| {
+                    Ok::<_, ConfigError>(resolve(
+                        p,
+                        string_key("test_url")?,
+                        string_key("test_sha256")?,
+                    ))
+                })
                 .transpose()?;
-            if test_source.is_none() && (d.contains_key("test_url") || d.contains_key("test_sha256")) {
-                return Err(derr("'test_url'/'test_sha256' given without 'test_path'".into()));
+            if test_source.is_none()
+                && (d.contains_key("test_url") || d.contains_key("test_sha256"))
+            {
+                return Err(derr(
+                    "'test_url'/'test_sha256' given without 'test_path'".into(),
+                ));
             }
 
             let preprocess: alsflow_preprocess::Params = typed(pre_t, "", &derr)?;
@@ -242,12 +299,16 @@ impl PipelineConfig {
                 }
                 Some(Value::Boolean(_)) => {}
                 Some(v) => {
-                    return Err(derr(format!("tune.enabled: expected a boolean, found {}", v.type_str())))
+                    return Err(derr(format!(
+                        "tune.enabled: expected a boolean, found {}",
+                        v.type_str()
+                    )))
                 }
             }
             let tune: alsflow_tune::Params = typed(tune_t, "tune.", &derr)?;
             let tune_enabled = tune.enabled;
-            let evaluate: alsflow_evaluate::Params = typed(effective("evaluate"), "evaluate.", &derr)?;
+            let evaluate: alsflow_evaluate::Params =
+                typed(effective("evaluate"), "evaluate.", &derr)?;
             out.push(DatasetConfig {
                 name: name.clone(),
                 source,
@@ -261,19 +322,26 @@ impl PipelineConfig {
                 evaluate,
             });
         }
-        Ok(PipelineConfig { file: file.to_path_buf(), data_home, datasets: out })
+        Ok(PipelineConfig {
+            file: file.to_path_buf(),
+            data_home,
+            datasets: out,
+        })
     }
 
     /// The dataset called `name`, or an error listing the known ones.
     pub fn dataset(&self, name: &str) -> Result<&DatasetConfig, ConfigError> {
-        self.datasets.iter().find(|d| d.name == name).ok_or_else(|| {
-            let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
-            ConfigError::Invalid(format!(
-                "{}: no dataset named \"{name}\" (known: {})",
-                self.file.display(),
-                known.join(", ")
-            ))
-        })
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.datasets.iter().map(|d| d.name.as_str()).collect();
+                ConfigError::Invalid(format!(
+                    "{}: no dataset named \"{name}\" (known: {})",
+                    self.file.display(),
+                    known.join(", ")
+                ))
+            })
     }
 }
 
@@ -290,12 +358,19 @@ fn typed<T: serde::de::DeserializeOwned>(
         // serde says "unknown field `x`, expected one of ..."; users think in keys.
         if let Some(rest) = inner.strip_prefix("unknown field `") {
             let key = rest.split('`').next().unwrap_or(rest);
-            let full = if path == "." || path.is_empty() {
-                format!("{prefix}{key}")
+            // The error's path already ends with the unknown key itself.
+            let parent = if path == "." || path.is_empty() || path == key {
+                String::new()
+            } else if let Some(p) = path.strip_suffix(&format!(".{key}")) {
+                format!("{p}.")
             } else {
-                format!("{prefix}{path}.{key}")
+                format!("{path}.")
             };
-            let expected = rest.split_once(", ").map(|(_, e)| format!(" ({e})")).unwrap_or_default();
+            let full = format!("{prefix}{parent}{key}");
+            let expected = rest
+                .split_once(", ")
+                .map(|(_, e)| format!(" ({e})"))
+                .unwrap_or_default();
             return derr(format!("unknown key '{full}'{expected}"));
         }
         let at = if path == "." || path.is_empty() {
@@ -303,7 +378,11 @@ fn typed<T: serde::de::DeserializeOwned>(
         } else {
             format!("{prefix}{path}")
         };
-        let at = if at.is_empty() { "preprocess".to_string() } else { at };
+        let at = if at.is_empty() {
+            "preprocess".to_string()
+        } else {
+            at
+        };
         derr(format!("{at}: {inner}"))
     })
 }
@@ -324,7 +403,9 @@ pub fn merge(base: &mut Table, over: &Table) {
 fn parse_value(raw: &str) -> Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_string())),
         Err(_) => Value::String(raw.to_string()),
     }
 }
@@ -336,7 +417,9 @@ pub fn apply_override(root: &mut Table, spec: &str) -> Result<(), String> {
         .ok_or_else(|| "expected KEY=VALUE (e.g. train.alpha=60)".to_string())?;
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) || parts.len() < 2 {
-        return Err(format!("bad key '{key}': expected a dotted path like train.alpha"));
+        return Err(format!(
+            "bad key '{key}': expected a dotted path like train.alpha"
+        ));
     }
     let value = parse_value(raw.trim());
     let (mut table, rest): (&mut Table, &[&str]) = if parts[0] == "dataset" {

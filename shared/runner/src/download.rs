@@ -22,7 +22,9 @@ pub fn ensure_source(src: &SourceSpec, data_home: &Path, dataset: &str) -> Resul
         ))
     };
     let Some(url) = &src.url else {
-        return Err(missing(", and no 'url' is configured to download it".into()));
+        return Err(missing(
+            ", and no 'url' is configured to download it".into(),
+        ));
     };
     tracing::info!(dataset, url = %url, path = %src.path.display(), "downloading");
     download(url, &src.path, src.sha256.as_deref())
@@ -51,7 +53,9 @@ pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), Stri
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = reader.read(&mut buf).map_err(|e| format!("read error: {e}"))?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| format!("read error: {e}"))?;
             if n == 0 {
                 break;
             }
@@ -59,8 +63,13 @@ pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), Stri
             out.write_all(&buf[..n])
                 .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         }
-        out.sync_all().map_err(|e| format!("cannot sync {}: {e}", tmp.display()))?;
-        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        out.sync_all()
+            .map_err(|e| format!("cannot sync {}: {e}", tmp.display()))?;
+        let got: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         if let Some(want) = sha256 {
             if !got.eq_ignore_ascii_case(want) {
                 return Err(format!("sha256 mismatch: expected {want}, got {got}"));
@@ -109,7 +118,8 @@ mod tests {
                     r.extend_from_slice(body);
                     r
                 } else {
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_vec()
                 };
                 let _ = s.write_all(&resp);
             }
@@ -118,7 +128,10 @@ mod tests {
     }
 
     fn sha(b: &[u8]) -> String {
-        Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
     }
 
     const BODY: &[u8] = b"user,item,value\n1,2,3\n";
@@ -136,7 +149,9 @@ mod tests {
         ensure_source(&src, home.path(), "d").expect("download");
         assert_eq!(std::fs::read(&src.path).expect("read"), BODY);
         // No temp file left behind.
-        let names: Vec<_> = std::fs::read_dir(home.path().join("sub")).expect("dir").collect();
+        let names: Vec<_> = std::fs::read_dir(home.path().join("sub"))
+            .expect("dir")
+            .collect();
         assert_eq!(names.len(), 1);
     }
 
@@ -153,7 +168,10 @@ mod tests {
         let err = ensure_source(&src, home.path(), "d").expect_err("checksum must fail");
         assert!(matches!(err, ConfigError::DataMissing(_)));
         let msg = err.to_string();
-        assert!(msg.contains("sha256 mismatch") && msg.contains("data.csv"), "{msg}");
+        assert!(
+            msg.contains("sha256 mismatch") && msg.contains("data.csv"),
+            "{msg}"
+        );
         assert!(!src.path.exists());
         assert_eq!(std::fs::read_dir(home.path()).expect("dir").count(), 0);
     }
@@ -172,7 +190,10 @@ mod tests {
         assert!(err.to_string().contains("nope.csv"));
         // A 404 is a failed download, also DataMissing.
         let base = serve(BODY);
-        let src = SourceSpec { url: Some(format!("{base}/missing")), ..src };
+        let src = SourceSpec {
+            url: Some(format!("{base}/missing")),
+            ..src
+        };
         let err = ensure_source(&src, home.path(), "d").expect_err("404");
         assert!(matches!(err, ConfigError::DataMissing(_)), "{err}");
     }

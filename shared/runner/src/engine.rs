@@ -96,7 +96,10 @@ impl Dag {
         let mut seen = BTreeSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if !seen.insert((n.dataset.clone(), n.stage.clone())) {
-                return Err(DagError::Wiring(format!("stage {}/{} declared twice", n.dataset, n.stage)));
+                return Err(DagError::Wiring(format!(
+                    "stage {}/{} declared twice",
+                    n.dataset, n.stage
+                )));
             }
             for (name, src) in &n.inputs {
                 if let InputSource::Produced { node, output } = src {
@@ -132,7 +135,9 @@ impl Dag {
 
     /// Index of `stage` of `dataset`.
     pub fn find(&self, dataset: &str, stage: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.dataset == dataset && n.stage == stage)
+        self.nodes
+            .iter()
+            .position(|n| n.dataset == dataset && n.stage == stage)
     }
 
     /// Indices of the nodes that `targets` need (themselves included), in DAG order.
@@ -294,7 +299,10 @@ pub struct Engine {
 
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The tool version recorded in run records.
@@ -304,7 +312,11 @@ impl Engine {
     /// An engine over `dag` (validated) and `store`.
     pub fn new(store: Arc<Store>, dag: Dag) -> Result<Self, DagError> {
         dag.validate()?;
-        Ok(Engine { store, dag: Arc::new(dag), progress: None })
+        Ok(Engine {
+            store,
+            dag: Arc::new(dag),
+            progress: None,
+        })
     }
 
     /// The DAG.
@@ -372,8 +384,12 @@ impl Engine {
         opts: &RunOptions,
         on_report: &ReportFn,
     ) -> Vec<NodeReport> {
-        BranchRunner { store: self.store.clone(), dag: self.dag.clone(), progress: self.progress.clone() }
-            .run_branch(ds, selected, opts, on_report)
+        BranchRunner {
+            store: self.store.clone(),
+            dag: self.dag.clone(),
+            progress: self.progress.clone(),
+        }
+        .run_branch(ds, selected, opts, on_report)
     }
 
     fn order(&self, mut reports: Vec<NodeReport>) -> Vec<NodeReport> {
@@ -385,10 +401,18 @@ impl Engine {
     ///
     /// For each node: `Ok(Some(key, inputs))` when all inputs are known (raw files hashed,
     /// upstream fresh), `Ok(None)` when an upstream node is not fresh.
-    pub fn expected_keys(&self) -> Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> {
-        let runner = BranchRunner { store: self.store.clone(), dag: self.dag.clone(), progress: None };
-        let mut out: Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> = Vec::new();
-        let mut outputs: Vec<Option<BTreeMap<String, ArtifactId>>> = vec![None; self.dag.nodes.len()];
+    pub fn expected_keys(
+        &self,
+    ) -> Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> {
+        let runner = BranchRunner {
+            store: self.store.clone(),
+            dag: self.dag.clone(),
+            progress: None,
+        };
+        let mut out: Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> =
+            Vec::new();
+        let mut outputs: Vec<Option<BTreeMap<String, ArtifactId>>> =
+            vec![None; self.dag.nodes.len()];
         for (i, n) in self.dag.nodes.iter().enumerate() {
             let mut ids = BTreeMap::new();
             let mut unknown = false;
@@ -444,6 +468,8 @@ struct BranchState {
     outputs: BTreeMap<usize, BTreeMap<String, ArtifactId>>,
     failed: BTreeMap<usize, String>,
     reports: BTreeMap<usize, NodeReport>,
+    /// Reports of producers rerun because an input of a later node was corrupt.
+    repaired: Vec<NodeReport>,
 }
 
 impl BranchRunner {
@@ -461,6 +487,10 @@ impl BranchRunner {
                 continue;
             }
             let report = self.execute(i, opts.force.contains(&i), &mut st);
+            // Producers rerun to repair a corrupt input are reported first.
+            for r in std::mem::take(&mut st.repaired) {
+                on_report(&r);
+            }
             on_report(&report);
             st.reports.insert(i, report);
         }
@@ -469,8 +499,15 @@ impl BranchRunner {
 
     /// The id of a raw file, importing it into the store (the store skips re-reading
     /// an unchanged file by its stat stamp, so cached runs stay cheap).
-    fn source_id(&self, path: &std::path::Path, url: Option<&str>, sha256: Option<&str>) -> Result<ArtifactId, String> {
-        self.store.put_source_file(path, url, sha256).map_err(|e| e.to_string())
+    fn source_id(
+        &self,
+        path: &std::path::Path,
+        url: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<ArtifactId, String> {
+        self.store
+            .put_source_file(path, url, sha256)
+            .map_err(|e| e.to_string())
     }
 
     /// The id a raw file would get, without importing it (for `status`).
@@ -528,7 +565,10 @@ impl BranchRunner {
                     if let Some(why) = st.failed.get(node) {
                         let p = &self.dag.nodes[*node];
                         let _ = why;
-                        report.status = NodeStatus::Skipped(format!("{}/{} did not complete", p.dataset, p.stage));
+                        report.status = NodeStatus::Skipped(format!(
+                            "{}/{} did not complete",
+                            p.dataset, p.stage
+                        ));
                         return finish(report, st);
                     }
                     match st.outputs.get(node).and_then(|o| o.get(output)) {
@@ -559,12 +599,7 @@ impl BranchRunner {
                     report.status = NodeStatus::Cached;
                     report.outputs = rec.outputs.clone();
                     report.summary = rec.summary.clone();
-                    tracing::info!(
-                        "{}/{}: cached ({})",
-                        n.dataset,
-                        n.stage,
-                        key.short()
-                    );
+                    tracing::info!("{}/{}: cached ({})", n.dataset, n.stage, key.short());
                     return finish(report, st);
                 }
                 Ok(_) => {}
@@ -598,10 +633,20 @@ impl BranchRunner {
                             (format!("{}.{output}", p.stage), format)
                         }
                     };
-                    inputs.insert(name.clone(), InputArtifact { id, label, format, bytes: Arc::from(bytes) });
+                    inputs.insert(
+                        name.clone(),
+                        InputArtifact {
+                            id,
+                            label,
+                            format,
+                            bytes: Arc::from(bytes),
+                        },
+                    );
                     idx += 1;
                 }
-                Err(StoreError::Corrupt { .. } | StoreError::Missing { .. }) if !retried.contains(name) => {
+                Err(StoreError::Corrupt { .. } | StoreError::Missing { .. })
+                    if !retried.contains(name) =>
+                {
                     retried.insert(name.clone());
                     match src {
                         InputSource::Produced { node, .. } => {
@@ -612,7 +657,8 @@ impl BranchRunner {
                             );
                             let rep = self.execute(*node, true, st);
                             let ok = matches!(rep.status, NodeStatus::Ran);
-                            st.reports.insert(*node, rep);
+                            st.reports.insert(*node, rep.clone());
+                            st.repaired.push(rep);
                             if !ok {
                                 report.status = NodeStatus::Skipped(format!(
                                     "rebuilding {}/{} failed",
@@ -626,7 +672,10 @@ impl BranchRunner {
                                 "{}/{}: stored copy {} of source {} is corrupt; re-reading the file",
                                 n.dataset, n.stage, id.short(), path.display()
                             );
-                            if let Err(e) = self.store.put_source_file(path, url.as_deref(), sha256.as_deref()) {
+                            if let Err(e) =
+                                self.store
+                                    .put_source_file(path, url.as_deref(), sha256.as_deref())
+                            {
                                 report.status = NodeStatus::Failed(e.to_string());
                                 return finish(report, st);
                             }
@@ -708,7 +757,10 @@ impl BranchRunner {
                 return Err(format!("stage produced output '{}' twice", a.name));
             }
             let kind = format!("{}.{}", n.stage, a.name);
-            let id = self.store.put(&a.bytes, a.format, &kind).map_err(|e| e.to_string())?;
+            let id = self
+                .store
+                .put(&a.bytes, a.format, &kind)
+                .map_err(|e| e.to_string())?;
             out.insert(a.name.clone(), id);
         }
         for name in &n.outputs {
@@ -730,7 +782,9 @@ impl BranchRunner {
             summary: outputs.summary.clone(),
         };
         self.store.record_run(&rec).map_err(|e| e.to_string())?;
-        self.store.set_latest(&n.dataset, &n.stage, &key).map_err(|e| e.to_string())?;
+        self.store
+            .set_latest(&n.dataset, &n.stage, &key)
+            .map_err(|e| e.to_string())?;
         Ok((out, outputs.summary))
     }
 }
@@ -776,11 +830,18 @@ impl StageContext for EngineContext {
         Box::new(Bar(bar))
     }
     fn memo_get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.store.memo_get(self.scope.as_bytes(), key).ok().flatten()
+        self.store
+            .memo_get(self.scope.as_bytes(), key)
+            .ok()
+            .flatten()
     }
     fn memo_put(&self, key: &[u8], value: &[u8]) {
         if let Err(e) = self.store.memo_put(self.scope.as_bytes(), key, value) {
-            tracing::warn!("{}/{}: cannot record memo entry: {e}", self.dataset, self.stage);
+            tracing::warn!(
+                "{}/{}: cannot record memo entry: {e}",
+                self.dataset,
+                self.stage
+            );
         }
     }
 }

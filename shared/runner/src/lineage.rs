@@ -49,7 +49,9 @@ pub fn lineage(store: &Store, id: &ArtifactId) -> Result<LineageNode, StoreError
 }
 
 fn lineage_depth(store: &Store, id: &ArtifactId, depth: usize) -> Result<LineageNode, StoreError> {
-    let rec = store.artifact(id)?.ok_or(StoreError::NoArtifact { prefix: id.to_hex() })?;
+    let rec = store.artifact(id)?.ok_or(StoreError::NoArtifact {
+        prefix: id.to_hex(),
+    })?;
     let mut node = LineageNode {
         id: id.to_hex(),
         kind: rec.kind.clone(),
@@ -111,22 +113,39 @@ pub fn to_json(n: &LineageNode) -> serde_json::Value {
 /// An indented text tree.
 pub fn to_text(n: &LineageNode) -> String {
     let mut out = String::new();
-    text_rec(n, "", "", &mut out);
+    text_rec(n, "", "", &mut out, &mut std::collections::BTreeSet::new());
     out
 }
 
-fn text_rec(n: &LineageNode, label: &str, indent: &str, out: &mut String) {
+fn text_rec(
+    n: &LineageNode,
+    label: &str,
+    indent: &str,
+    out: &mut String,
+    seen: &mut std::collections::BTreeSet<String>,
+) {
     let short = &n.id[..12.min(n.id.len())];
+    // Artifacts shared by several consumers are expanded once.
+    if n.producer.is_some() && !seen.insert(n.id.clone()) {
+        out.push_str(&format!("{indent}{label}{short} {} (see above)\n", n.kind));
+        return;
+    }
     if let Some(s) = &n.source {
         out.push_str(&format!(
             "{indent}{label}{short} raw file {} ({} bytes, blake3 {}{})\n",
             s.path,
             s.size,
             s.blake3,
-            s.url.as_ref().map(|u| format!(", url {u}")).unwrap_or_default()
+            s.url
+                .as_ref()
+                .map(|u| format!(", url {u}"))
+                .unwrap_or_default()
         ));
     } else {
-        out.push_str(&format!("{indent}{label}{short} {} ({}, {} bytes)\n", n.kind, n.format, n.size));
+        out.push_str(&format!(
+            "{indent}{label}{short} {} ({}, {} bytes)\n",
+            n.kind, n.format, n.size
+        ));
     }
     if let Some(p) = &n.producer {
         out.push_str(&format!(
@@ -137,7 +156,13 @@ fn text_rec(n: &LineageNode, label: &str, indent: &str, out: &mut String) {
             p.params
         ));
         for (name, child) in &p.inputs {
-            text_rec(child, &format!("{name} = "), &format!("{indent}    "), out);
+            text_rec(
+                child,
+                &format!("{name} = "),
+                &format!("{indent}    "),
+                out,
+                seen,
+            );
         }
     }
 }
@@ -163,10 +188,16 @@ fn dot_rec(n: &LineageNode, out: &mut String, seen: &mut std::collections::BTree
     if let Some(p) = &n.producer {
         let run = format!("r{}", p.key);
         if seen.insert(run.clone()) {
-            out.push_str(&format!("  \"{run}\" [label=\"{}/{}\"];\n", p.dataset, p.stage));
+            out.push_str(&format!(
+                "  \"{run}\" [label=\"{}/{}\"];\n",
+                p.dataset, p.stage
+            ));
             for (name, child) in &p.inputs {
                 dot_rec(child, out, seen);
-                out.push_str(&format!("  \"a{}\" -> \"{run}\" [label=\"{name}\"];\n", child.id));
+                out.push_str(&format!(
+                    "  \"a{}\" -> \"{run}\" [label=\"{name}\"];\n",
+                    child.id
+                ));
             }
         }
         out.push_str(&format!("  \"{run}\" -> \"a{}\";\n", n.id));

@@ -50,7 +50,11 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
                     if rec.key == *key {
                         for (name, id) in &rec.outputs {
                             if !store.object_present(id) {
-                                reasons.push(format!("output {}.{name} ({}) missing from the store", n.stage, id.short()));
+                                reasons.push(format!(
+                                    "output {}.{name} ({}) missing from the store",
+                                    n.stage,
+                                    id.short()
+                                ));
                             }
                         }
                     }
@@ -71,7 +75,8 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
                     if let InputSource::Produced { node, .. } = src {
                         if !fresh[*node] {
                             let p = &dag.nodes[*node];
-                            reasons.push(format!("input {name} changed ({} is not fresh)", p.stage));
+                            reasons
+                                .push(format!("input {name} changed ({} is not fresh)", p.stage));
                         }
                     }
                 }
@@ -108,7 +113,8 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
 
 /// `param train.alpha 40 → 60` for every changed leaf between two params JSONs.
 pub fn param_diff(stage: &str, old: &str, new: &str) -> Vec<String> {
-    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
+    let parse =
+        |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or(serde_json::Value::Null);
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flatten(stage, &parse(old), &mut a);
     flatten(stage, &parse(new), &mut b);
@@ -136,7 +142,9 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
         serde_json::Value::Number(n) => {
             // 40.0 reads as 40 in a config file; show it that way.
             let text = match n.as_f64() {
-                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+                Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => {
+                    format!("{}", f as i64)
+                }
                 _ => n.to_string(),
             };
             out.insert(prefix.to_string(), text);
@@ -153,9 +161,17 @@ mod tests {
 
     #[test]
     fn param_diff_names_the_dotted_key_and_both_values() {
-        let d = param_diff("train", r#"{"alpha":40.0,"rank":10}"#, r#"{"alpha":60.0,"rank":10}"#);
+        let d = param_diff(
+            "train",
+            r#"{"alpha":40.0,"rank":10}"#,
+            r#"{"alpha":60.0,"rank":10}"#,
+        );
         assert_eq!(d, vec!["param train.alpha 40 → 60".to_string()]);
-        let d = param_diff("tune", r#"{"grid":{"rank":[1]}}"#, r#"{"grid":{"rank":[1,2]}}"#);
+        let d = param_diff(
+            "tune",
+            r#"{"grid":{"rank":[1]}}"#,
+            r#"{"grid":{"rank":[1,2]}}"#,
+        );
         assert_eq!(d, vec!["param tune.grid.rank [1] → [1,2]".to_string()]);
     }
 }

@@ -44,7 +44,10 @@ fn node(
         dataset: dataset.into(),
         fingerprint: fp.into(),
         params_json: params.into(),
-        inputs: inputs.into_iter().map(|(n, s)| (n.to_string(), s)).collect(),
+        inputs: inputs
+            .into_iter()
+            .map(|(n, s)| (n.to_string(), s))
+            .collect(),
         outputs: outputs.iter().map(|s| s.to_string()).collect(),
         run: Arc::new(move |inputs, _ctx| {
             counts.bump(&label);
@@ -59,7 +62,10 @@ fn node(
 }
 
 fn produced(node: usize, output: &str) -> InputSource {
-    InputSource::Produced { node, output: output.into() }
+    InputSource::Produced {
+        node,
+        output: output.into(),
+    }
 }
 
 /// Three stages per dataset: a (reads a raw file) → b (appends its param "p",
@@ -95,7 +101,14 @@ fn dag(counts: &Counts, raw: &Path, datasets: &[&str], toy: &Toy) -> Dag {
             "fp-a",
             // Keys do not include the dataset (equal work is shared); keep branches apart.
             &format!("{{\"ds\":\"{ds}\",\"x\":{}}}", toy.a_params),
-            vec![("source", InputSource::Raw { path: raw.to_path_buf(), url: None, sha256: None })],
+            vec![(
+                "source",
+                InputSource::Raw {
+                    path: raw.to_path_buf(),
+                    url: None,
+                    sha256: None,
+                },
+            )],
             &["out"],
             Arc::new(|inp, _| Ok(vec![("out".into(), inp.get("source")?.bytes.to_vec())])),
         ));
@@ -153,7 +166,12 @@ fn fixture() -> Fixture {
     let raw = dir.path().join("raw.txt");
     std::fs::write(&raw, b"raw-bytes;").unwrap();
     let store = Arc::new(Store::open(&dir.path().join("store"), Duration::from_secs(5)).unwrap());
-    Fixture { _dir: dir, store, raw, counts: Counts::default() }
+    Fixture {
+        _dir: dir,
+        store,
+        raw,
+        counts: Counts::default(),
+    }
 }
 
 fn run(f: &Fixture, datasets: &[&str], toy: &Toy, opts: RunOptions) -> Vec<NodeReport> {
@@ -162,7 +180,9 @@ fn run(f: &Fixture, datasets: &[&str], toy: &Toy, opts: RunOptions) -> Vec<NodeR
 }
 
 fn statuses(r: &[NodeReport]) -> Vec<String> {
-    r.iter().map(|r| format!("{}/{}:{}", r.dataset, r.stage, r.status.as_str())).collect()
+    r.iter()
+        .map(|r| format!("{}/{}:{}", r.dataset, r.stage, r.status.as_str()))
+        .collect()
 }
 
 #[test]
@@ -172,7 +192,10 @@ fn second_run_executes_nothing() {
     let first = run(&f, &["one"], &toy, RunOptions::default());
     assert_eq!(statuses(&first), ["one/a:ran", "one/b:ran", "one/c:ran"]);
     let second = run(&f, &["one"], &toy, RunOptions::default());
-    assert_eq!(statuses(&second), ["one/a:cached", "one/b:cached", "one/c:cached"]);
+    assert_eq!(
+        statuses(&second),
+        ["one/a:cached", "one/b:cached", "one/c:cached"]
+    );
     assert_eq!(f.counts.get("one/c"), 1);
     assert_eq!(first[2].outputs, second[2].outputs);
 }
@@ -181,10 +204,20 @@ fn second_run_executes_nothing() {
 fn param_change_reruns_the_stage_and_downstream_only() {
     let f = fixture();
     run(&f, &["one"], &Toy::default(), RunOptions::default());
-    let toy = Toy { b_params: r#"{"p":"2"}"#.into(), ..Toy::default() };
+    let toy = Toy {
+        b_params: r#"{"p":"2"}"#.into(),
+        ..Toy::default()
+    };
     let r = run(&f, &["one"], &toy, RunOptions::default());
     assert_eq!(statuses(&r), ["one/a:cached", "one/b:ran", "one/c:ran"]);
-    assert_eq!((f.counts.get("one/a"), f.counts.get("one/b"), f.counts.get("one/c")), (1, 2, 2));
+    assert_eq!(
+        (
+            f.counts.get("one/a"),
+            f.counts.get("one/b"),
+            f.counts.get("one/c")
+        ),
+        (1, 2, 2)
+    );
 }
 
 #[test]
@@ -192,7 +225,10 @@ fn byte_identical_output_leaves_downstream_cached() {
     let f = fixture();
     run(&f, &["one"], &Toy::default(), RunOptions::default());
     // An extra param that b ignores: b reruns (new key) but writes the same bytes.
-    let toy = Toy { b_params: r#"{"p":"1","unused":true}"#.into(), ..Toy::default() };
+    let toy = Toy {
+        b_params: r#"{"p":"1","unused":true}"#.into(),
+        ..Toy::default()
+    };
     let r = run(&f, &["one"], &toy, RunOptions::default());
     assert_eq!(statuses(&r), ["one/a:cached", "one/b:ran", "one/c:cached"]);
     assert_eq!(f.counts.get("one/c"), 1);
@@ -203,10 +239,20 @@ fn fingerprint_change_reruns_the_stage_and_downstream() {
     let f = fixture();
     run(&f, &["one"], &Toy::default(), RunOptions::default());
     // New code for b (its output depends on its code, as real edits usually do).
-    let toy = Toy { b_fp: "fp-b-2".into(), ..Toy::default() };
+    let toy = Toy {
+        b_fp: "fp-b-2".into(),
+        ..Toy::default()
+    };
     let r = run(&f, &["one"], &toy, RunOptions::default());
     assert_eq!(statuses(&r), ["one/a:cached", "one/b:ran", "one/c:ran"]);
-    assert_eq!((f.counts.get("one/a"), f.counts.get("one/b"), f.counts.get("one/c")), (1, 2, 2));
+    assert_eq!(
+        (
+            f.counts.get("one/a"),
+            f.counts.get("one/b"),
+            f.counts.get("one/c")
+        ),
+        (1, 2, 2)
+    );
 }
 
 #[test]
@@ -224,7 +270,10 @@ fn corrupt_object_is_detected_and_rebuilt_not_used() {
     std::fs::set_permissions(&path, perm).unwrap();
     std::fs::write(&path, &bytes).unwrap();
     // c must run (new param), reads b.out, finds it corrupt, reruns b, then runs.
-    let toy = Toy { c_params: r#"{"k":"y"}"#.into(), ..Toy::default() };
+    let toy = Toy {
+        c_params: r#"{"k":"y"}"#.into(),
+        ..Toy::default()
+    };
     let r = run(&f, &["one"], &toy, RunOptions::default());
     let st = statuses(&r);
     assert!(st.contains(&"one/b:ran".to_string()), "{st:?}");
@@ -233,18 +282,31 @@ fn corrupt_object_is_detected_and_rebuilt_not_used() {
     // The rebuilt object is intact and c saw the right bytes.
     assert_eq!(f.store.read(&b_out).unwrap(), b"raw-bytes;1fp-b-1");
     let c_out = r.iter().find(|r| r.stage == "c").unwrap().outputs["out"];
-    assert_eq!(f.store.read(&c_out).unwrap(), br#"raw-bytes;1fp-b-1{"k":"y"}"#);
+    assert_eq!(
+        f.store.read(&c_out).unwrap(),
+        br#"raw-bytes;1fp-b-1{"k":"y"}"#
+    );
 }
 
 #[test]
 fn failing_stage_records_nothing_and_other_datasets_go_on() {
     let f = fixture();
-    let toy = Toy { b_fails: true, ..Toy::default() };
+    let toy = Toy {
+        b_fails: true,
+        ..Toy::default()
+    };
     let r = run(&f, &["one", "two"], &toy, RunOptions::default());
     let st = statuses(&r);
     assert_eq!(
         st,
-        ["one/a:ran", "one/b:failed", "one/c:skipped", "two/a:ran", "two/b:ran", "two/c:ran"]
+        [
+            "one/a:ran",
+            "one/b:failed",
+            "one/c:skipped",
+            "two/a:ran",
+            "two/b:ran",
+            "two/c:ran"
+        ]
     );
     assert!(matches!(&r[1].status, NodeStatus::Failed(m) if m.contains("b exploded")));
     // Nothing recorded for the failed stage: no latest, and the key has no run.
@@ -253,7 +315,10 @@ fn failing_stage_records_nothing_and_other_datasets_go_on() {
     assert_eq!(f.counts.get("one/c"), 0);
     // Fixed: it runs now, a stays cached.
     let r = run(&f, &["one", "two"], &Toy::default(), RunOptions::default());
-    assert_eq!(statuses(&r)[..3], ["one/a:cached", "one/b:ran", "one/c:ran"]);
+    assert_eq!(
+        statuses(&r)[..3],
+        ["one/a:cached", "one/b:ran", "one/c:ran"]
+    );
 }
 
 #[test]
@@ -263,10 +328,17 @@ fn targets_run_upstream_and_force_reruns_only_the_target() {
     let d = dag(&f.counts, &f.raw, &["one"], &toy);
     let b = d.find("one", "b").unwrap();
     let mut e = Engine::new(f.store.clone(), d).unwrap();
-    let opts = RunOptions { targets: Some([b].into()), ..RunOptions::default() };
+    let opts = RunOptions {
+        targets: Some([b].into()),
+        ..RunOptions::default()
+    };
     let r = e.run(&opts, Arc::new(|_| {}));
     assert_eq!(statuses(&r), ["one/a:ran", "one/b:ran"]);
-    let opts = RunOptions { targets: Some([b].into()), force: [b].into(), ..RunOptions::default() };
+    let opts = RunOptions {
+        targets: Some([b].into()),
+        force: [b].into(),
+        ..RunOptions::default()
+    };
     let r = e.run(&opts, Arc::new(|_| {}));
     assert_eq!(statuses(&r), ["one/a:cached", "one/b:ran"]);
 }

@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod dag;
+pub mod export;
+pub mod gc;
+pub mod lineage;
+pub mod run;
+pub mod show;
+pub mod status;
+pub mod verify;

@@ -1,0 +1,145 @@
+//! `alsflow run [STAGE ...]`: bring stages up to date.
+
+use crate::common::{load_config, open_store};
+use crate::Cli;
+use alsflow_runner::build::{build_dag, STAGE_ORDER};
+use alsflow_runner::download::ensure_source;
+use alsflow_runner::engine::{Engine, NodeReport, NodeStatus, RunOptions};
+use anyhow::bail;
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+/// Arguments of `alsflow run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Stages to run (preprocess, split, tune, train, evaluate); default: all.
+    pub stages: Vec<String>,
+    /// Only this dataset (repeatable).
+    #[arg(long = "dataset", value_name = "NAME")]
+    pub datasets: Vec<String>,
+    /// Override a config value by its dotted path, e.g. train.alpha=60 or
+    /// dataset.movielens.feedback=count (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Rerun the named stages (all, if none is named) even when cached; not their upstream.
+    #[arg(long)]
+    pub force: bool,
+    /// One JSON object per stage per dataset on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--json` line of one stage.
+pub fn report_json(r: &NodeReport) -> serde_json::Value {
+    let outputs: serde_json::Map<String, serde_json::Value> = r
+        .outputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_hex().into()))
+        .collect();
+    let mut v = serde_json::json!({
+        "stage": r.stage,
+        "dataset": r.dataset,
+        "status": r.status.as_str(),
+        "seconds": (r.seconds * 1000.0).round() / 1000.0,
+        "outputs": outputs,
+    });
+    if let NodeStatus::Failed(m) | NodeStatus::Skipped(m) = &r.status {
+        v["error"] = m.clone().into();
+    }
+    v
+}
+
+/// Run the pipeline.
+pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = load_config(cli, &args.set)?;
+    for s in &args.stages {
+        if !STAGE_ORDER.contains(&s.as_str()) {
+            bail!("unknown stage '{s}' (stages: {})", STAGE_ORDER.join(", "));
+        }
+    }
+    if !args.datasets.is_empty() {
+        for d in &args.datasets {
+            cfg.dataset(d)?;
+        }
+        cfg.datasets.retain(|d| args.datasets.contains(&d.name));
+    }
+    for d in &cfg.datasets {
+        for src in d.source.iter().chain(d.test_source.iter()) {
+            ensure_source(src, &cfg.data_home, &d.name)?;
+        }
+    }
+    let dag = build_dag(&cfg).map_err(anyhow::Error::msg)?;
+    let store = open_store(cli)?;
+    let mut targets = BTreeSet::new();
+    for s in &args.stages {
+        let mut found = false;
+        for d in &cfg.datasets {
+            if let Some(i) = dag.find(&d.name, s) {
+                targets.insert(i);
+                found = true;
+            }
+        }
+        if !found {
+            bail!(
+                "stage '{s}' is not part of the pipeline (is [tune] enabled = true in {}?)",
+                cfg.file.display()
+            );
+        }
+    }
+    let all: BTreeSet<usize> = (0..dag.nodes.len()).collect();
+    let opts = RunOptions {
+        force: if args.force {
+            if args.stages.is_empty() {
+                all
+            } else {
+                targets.clone()
+            }
+        } else {
+            BTreeSet::new()
+        },
+        targets: if args.stages.is_empty() {
+            None
+        } else {
+            Some(targets)
+        },
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let mut engine = Engine::new(store, dag)?;
+    let json = args.json;
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let reports = engine.run(
+        &opts,
+        Arc::new(move |r: &NodeReport| {
+            if json {
+                if let Ok(mut o) = out.lock() {
+                    let _ = writeln!(o, "{}", report_json(r));
+                    let _ = o.flush();
+                }
+            }
+        }),
+    );
+    let failed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match &r.status {
+            NodeStatus::Failed(m) => Some(format!("{}/{}: {m}", r.dataset, r.stage)),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!("{} stage(s) failed: {}", failed.len(), failed.join("; "));
+    }
+    if !json {
+        let ran = reports
+            .iter()
+            .filter(|r| r.status == NodeStatus::Ran)
+            .count();
+        let cached = reports
+            .iter()
+            .filter(|r| r.status == NodeStatus::Cached)
+            .count();
+        tracing::info!("done: {ran} ran, {cached} cached");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! What every command shares: store/config opening, logging, errors.
+
+use crate::Cli;
+use alsflow_runner::config::{data_home, ConfigError, PipelineConfig};
+use alsflow_store::Store;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit code when a data file is missing and cannot be downloaded (`make pipeline`
+/// then falls back to the offline synthetic pipeline).
+pub const EXIT_DATA_MISSING: u8 = 3;
+
+/// The store directory: `--store`, else `$ALSFLOW_STORE`, else `./artifacts`.
+pub fn store_dir(cli: &Cli) -> PathBuf {
+    if let Some(s) = &cli.store {
+        return s.clone();
+    }
+    match std::env::var_os("ALSFLOW_STORE") {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from("artifacts"),
+    }
+}
+
+/// Open the store (waiting up to `--lock-timeout` for another process).
+pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<Store>> {
+    let dir = store_dir(cli);
+    let timeout = Duration::from_secs_f64(cli.lock_timeout.max(0.0));
+    let store = Store::open(&dir, timeout)
+        .with_context(|| format!("cannot open the store at {}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Load `--config` with the given `--set` overrides.
+pub fn load_config(cli: &Cli, overrides: &[String]) -> anyhow::Result<PipelineConfig> {
+    let home = data_home(cli.data.as_deref());
+    Ok(PipelineConfig::load(&cli.config, overrides, home)?)
+}
+
+/// The process exit code for an error: 3 for missing data, 1 otherwise.
+pub fn exit_code_of(e: &anyhow::Error) -> ExitCode {
+    for cause in e.chain() {
+        if let Some(ConfigError::DataMissing(_)) = cause.downcast_ref::<ConfigError>() {
+            return ExitCode::from(EXIT_DATA_MISSING);
+        }
+    }
+    ExitCode::from(1)
+}
+
+/// The error and its causes on one line.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string().replace('\n', " ");
+        // thiserror sources often repeat the outer message; keep each fact once.
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+/// Logs to stderr; `RUST_LOG` wins, else info for the alsflow crates.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            "warn,alsflow=info,alsflow_runner=info,alsflow_store=info,alsflow_preprocess=info,\
+             alsflow_split=info,alsflow_train=info,alsflow_tune=info,alsflow_evaluate=info,alsflow_als=info",
+        )
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// A panic prints one line (no backtrace unless `RUST_BACKTRACE` is set).
+pub fn install_panic_hook() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error: {}{at} (set RUST_BACKTRACE=1 for a backtrace)",
+            msg.replace('\n', " ")
+        );
+    }));
+}
+
+/// Resolve an artifact id or unique prefix.
+pub fn resolve(store: &Store, prefix: &str) -> anyhow::Result<alsflow_core::ArtifactId> {
+    Ok(store.resolve_prefix(prefix)?)
+}
