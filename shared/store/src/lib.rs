@@ -210,13 +210,17 @@ impl Store {
         };
         if !intact {
             let (tmp, mut file) = self.create_temp()?;
-            let written = file.write_all(bytes).and_then(|_| file.sync_all());
+            let written = file.write_all(bytes).and_then(|_| {
+                self.crash_point("put:temp-written");
+                file.sync_all()
+            });
             drop(file);
             if let Err(e) = written {
                 let _ = fs::remove_file(&tmp);
                 return Err(StoreError::io("write temp object", &tmp, e));
             }
             self.install_temp(&tmp, &id)?;
+            self.crash_point("put:renamed");
         }
         let record = ArtifactRecord {
             id,
@@ -227,6 +231,7 @@ impl Store {
             source: None,
         };
         self.insert_artifact_if_absent(&record)?;
+        self.crash_point("put:recorded");
         Ok(id)
     }
 
@@ -292,6 +297,7 @@ impl Store {
         // The temp copy is complete and its hash known: renaming it over an existing
         // object is atomic and harmless, and repairs a damaged one.
         self.install_temp(&tmp, &id)?;
+        self.crash_point("source:renamed");
         let record = ArtifactRecord {
             id,
             format: Format::Raw,
@@ -509,6 +515,7 @@ impl Store {
                 ))
             }
         }
+        self.crash_point("run:recorded");
         self.flush()
     }
 
@@ -608,15 +615,17 @@ impl Store {
         let mut report = VerifyReport::default();
         let mut seen = BTreeSet::new();
         let mut bad = BTreeSet::new();
+        // (index into report.problems, file to move aside, name under corrupt/)
+        let mut to_move: Vec<(usize, PathBuf, String)> = Vec::new();
         for file in self.object_files()? {
             let Some(id) = file.id else {
-                let moved = fsutil::move_aside(&file.path, &self.corrupt_dir, &file.name)?;
+                to_move.push((report.problems.len(), file.path.clone(), file.name));
                 report.problems.push(VerifyProblem {
                     id: None,
                     path: file.path,
                     kind: ProblemKind::Stray,
                     producer: None,
-                    moved_to: Some(moved),
+                    moved_to: None,
                 });
                 continue;
             };
@@ -627,8 +636,8 @@ impl Store {
             report.objects_checked += 1;
             report.bytes_checked += size;
             if *hash.as_bytes() != id.0 {
-                let moved = fsutil::move_aside(&file.path, &self.corrupt_dir, &id.to_hex())?;
                 bad.insert(id);
+                to_move.push((report.problems.len(), file.path.clone(), id.to_hex()));
                 report.problems.push(VerifyProblem {
                     id: Some(id),
                     path: file.path,
@@ -638,7 +647,7 @@ impl Store {
                         recorded_size: records.get(&id).map(|r| r.size),
                     },
                     producer: producer_label(&id),
-                    moved_to: Some(moved),
+                    moved_to: None,
                 });
             }
         }
@@ -653,13 +662,9 @@ impl Store {
             });
         }
 
-        // Records first, so the store never records what the disk no longer holds.
-        for id in &bad {
-            if records.contains_key(id) {
-                self.remove_key(&self.artifacts, &id.0)?;
-            }
-        }
-        self.drop_stamps_of(&bad)?;
+        // Records go first — runs, then the artifact records they name — and are
+        // flushed before any file moves, so a crash in between leaves at worst an
+        // unrecorded bad file (found again by the next verify), never a dangling record.
         for run in &runs {
             let reason =
                 run_invalid_reason(run, |id| bad.contains(id), |id| records.contains_key(id));
@@ -673,7 +678,18 @@ impl Store {
                 });
             }
         }
+        for id in &bad {
+            if records.contains_key(id) {
+                self.remove_key(&self.artifacts, &id.0)?;
+            }
+        }
+        self.drop_stamps_of(&bad)?;
         self.flush()?;
+        self.crash_point("verify:records-removed");
+        for (index, from, name) in to_move {
+            report.problems[index].moved_to =
+                Some(fsutil::move_aside(&from, &self.corrupt_dir, &name)?);
+        }
         Ok(report)
     }
 
@@ -708,6 +724,7 @@ impl Store {
         if !dry_run {
             self.drop_stamps_of(&removed_ids)?;
             self.flush()?;
+            self.crash_point("gc:records-removed");
         }
 
         for file in self.object_files()? {
@@ -758,6 +775,21 @@ impl Store {
     }
 
     // ---- internals -------------------------------------------------------------
+
+    /// Test-only fault injection: when `ALSFLOW_STORE_CRASH_AT` names this step, make
+    /// everything written so far durable (the worst case: sled's background flusher
+    /// just ran) and die without unwinding, like a power cut or SIGKILL.
+    #[cfg(test)]
+    fn crash_point(&self, step: &str) {
+        if std::env::var("ALSFLOW_STORE_CRASH_AT").is_ok_and(|s| s == step) {
+            let _ = self.db.flush();
+            std::process::abort();
+        }
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn crash_point(&self, _step: &str) {}
 
     fn shared(&self) -> RwLockReadGuard<'_, ()> {
         // A poisoned lock only means another thread panicked; the guarded state is ().

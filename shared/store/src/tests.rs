@@ -741,3 +741,234 @@ fn concurrent_puts_from_threads_all_land() {
     assert_eq!(store.artifacts().unwrap().len(), 10);
     assert!(store.verify().unwrap().is_clean());
 }
+
+/// Set in a child copy of this test binary to make `child_process_role` act.
+const CHILD_ENV: &str = "ALSFLOW_STORE_TEST_CHILD";
+
+/// Not a test of its own: the body of the child processes spawned below. Without the
+/// environment variable it does nothing.
+#[test]
+fn child_process_role() {
+    let Ok(role) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let root = PathBuf::from(std::env::var("ALSFLOW_STORE_TEST_ROOT").expect("root"));
+    let store = Store::open(&root, Duration::from_secs(30)).expect("child opens the store");
+    match role.as_str() {
+        "hold" => {
+            fs::write(root.join("child-ready"), b"").unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        "write" => {
+            // Write and record big objects until killed.
+            // Built once, so the child spends its time writing, not generating bytes.
+            let mut bytes: Vec<u8> = (0..4u64 << 20).map(|j| j.wrapping_mul(31) as u8).collect();
+            for i in 0u64.. {
+                bytes[..8].copy_from_slice(&i.to_le_bytes());
+                let id = store.put(&bytes, Format::Parquet, "train.model").unwrap();
+                let key = StageKey::of(&i.to_le_bytes());
+                let mut run = run_record("train", &i.to_string(), &[], &[("model", id)]);
+                run.key = key;
+                store.record_run(&run).unwrap();
+                fs::write(root.join("child-progress"), i.to_string()).unwrap();
+            }
+        }
+        "crash" => {
+            // A little of everything; ALSFLOW_STORE_CRASH_AT aborts at one step.
+            let data = root.join("source.csv");
+            fs::write(&data, b"u,i\n1,2\n").unwrap();
+            let a = store.put_source_file(&data, None, None).unwrap();
+            let b = store
+                .put(b"interactions", Format::Parquet, "preprocess.interactions")
+                .unwrap();
+            store
+                .record_run(&run_record(
+                    "preprocess",
+                    "1",
+                    &[("source", a)],
+                    &[("interactions", b)],
+                ))
+                .unwrap();
+            store.put(b"unreferenced", Format::Json, "x").unwrap();
+            let d = store
+                .put(b"train split", Format::Parquet, "split.train")
+                .unwrap();
+            store
+                .record_run(&run_record(
+                    "split",
+                    "1",
+                    &[("interactions", b)],
+                    &[("train", d)],
+                ))
+                .unwrap();
+            store.gc(false).unwrap();
+            flip_first_byte(&store.object_path(&d));
+            store.verify().unwrap();
+            fs::write(root.join("child-done"), b"").unwrap();
+        }
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+fn spawn_child(role: &str, root: &Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::child_process_role",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, role)
+        .env("ALSFLOW_STORE_TEST_ROOT", root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child test process")
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "child never wrote {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn another_process_holding_the_lock_makes_open_wait_or_fail() {
+    let dir = TempDir::new().unwrap();
+    let mut child = spawn_child("hold", dir.path());
+    wait_for(&dir.path().join("child-ready"));
+    // The holder's pid is in the lock file for the waiting message.
+    let holder = fs::read_to_string(dir.path().join("lock")).unwrap();
+    assert_eq!(holder, child.id().to_string());
+    assert!(matches!(
+        Store::open(dir.path(), Duration::from_millis(100)),
+        Err(StoreError::Locked { .. })
+    ));
+    // With a longer timeout we wait until the child exits, then open.
+    let store =
+        Store::open(dir.path(), Duration::from_secs(30)).expect("opens once the holder exits");
+    assert!(child.wait().unwrap().success());
+    assert!(store.verify().unwrap().is_clean());
+}
+
+#[test]
+fn a_writer_killed_mid_write_leaves_a_consistent_store() {
+    let dir = TempDir::new().unwrap();
+    let mut child = spawn_child("write", dir.path());
+    wait_for(&dir.path().join("child-progress"));
+    // Let it get into the middle of further writes, then SIGKILL it.
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let store = open(&dir);
+    let runs = store.runs().unwrap();
+    assert!(!runs.is_empty(), "at least the first recorded run survives");
+    // Every recorded run's outputs are intact; nothing recorded is missing or partial.
+    for run in &runs {
+        for id in run.outputs.values() {
+            assert!(store.object_present(id));
+            assert_eq!(store.read(id).unwrap().len(), 4 << 20);
+        }
+    }
+    for rec in store.artifacts().unwrap() {
+        assert!(
+            store.object_present(&rec.id),
+            "record {} without its object",
+            rec.id.short()
+        );
+    }
+    assert!(store.verify().unwrap().is_clean());
+    // Debris (a partial temp file, an unrecorded object) is only garbage.
+    store.gc(false).unwrap();
+    assert!(list_files(&dir.path().join("tmp")).unwrap().is_empty());
+    assert!(store.verify().unwrap().is_clean());
+    assert_eq!(store.runs().unwrap().len(), runs.len());
+}
+
+/// Every record names an intact object, and every run names recorded artifacts.
+fn assert_no_dangling_records(store: &Store, step: &str) {
+    for rec in store.artifacts().unwrap() {
+        assert!(
+            store.read(&rec.id).is_ok(),
+            "after a crash at {step}: record {} has no intact object",
+            rec.id.short()
+        );
+    }
+    for run in store.runs().unwrap() {
+        for id in run.inputs.values().chain(run.outputs.values()) {
+            assert!(
+                store.artifact(id).unwrap().is_some(),
+                "after a crash at {step}: run {} names unrecorded {}",
+                run.label(),
+                id.short()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_crash_at_any_step_leaves_only_orphans_never_dangling_records() {
+    let steps = [
+        "put:temp-written",
+        "put:renamed",
+        "put:recorded",
+        "source:renamed",
+        "run:recorded",
+        "gc:records-removed",
+        "verify:records-removed",
+    ];
+    for step in steps {
+        let dir = TempDir::new().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::child_process_role",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "crash")
+            .env("ALSFLOW_STORE_TEST_ROOT", dir.path())
+            .env("ALSFLOW_STORE_CRASH_AT", step)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "child should have crashed at {step}");
+        assert!(
+            !dir.path().join("child-done").exists(),
+            "crash point {step} was never reached"
+        );
+
+        let store = open(&dir);
+        assert_no_dangling_records(&store, step);
+        // Whatever verify still finds is unrecorded debris; it invalidates nothing.
+        let report = store.verify().unwrap();
+        assert!(report.invalidated_runs.is_empty(), "{step}: {report:?}");
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.kind != ProblemKind::Missing),
+            "{step}: {report:?}"
+        );
+        store.gc(false).unwrap();
+        assert!(store.verify().unwrap().is_clean(), "{step}");
+        assert!(
+            list_files(&dir.path().join("tmp")).unwrap().is_empty(),
+            "{step}"
+        );
+        // And the store keeps working.
+        let id = store.put(b"after the crash", Format::Json, "x").unwrap();
+        store
+            .record_run(&run_record("evaluate", "after", &[], &[("metrics", id)]))
+            .unwrap();
+        assert_no_dangling_records(&store, step);
+    }
+}
