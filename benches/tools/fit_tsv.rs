@@ -11,9 +11,19 @@ use std::time::Instant;
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut path = None;
-    let mut p = AlsParams { rank: 64, max_iter: 5, reg_param: 0.1, alpha: 40.0, threads: 2, ..Default::default() };
+    let mut p = AlsParams {
+        rank: 64,
+        max_iter: 5,
+        reg_param: 0.1,
+        alpha: 40.0,
+        threads: 2,
+        ..Default::default()
+    };
     while let Some(a) = args.next() {
-        let mut val = |name: &str| args.next().unwrap_or_else(|| fail(&format!("{name} needs a value")));
+        let mut val = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{name} needs a value")))
+        };
         match a.as_str() {
             "--factors" => p.rank = parse(&val("--factors")),
             "--iterations" => p.max_iter = parse(&val("--iterations")),
@@ -31,38 +41,55 @@ fn main() {
             _ => fail(&format!("unexpected argument '{a}'")),
         }
     }
-    let path = path.unwrap_or_else(|| fail("usage: fit_tsv FILE.tsv [--factors N] [--iterations N] [--solver cg|cholesky]"));
+    let path = path.unwrap_or_else(|| {
+        fail("usage: fit_tsv FILE.tsv [--factors N] [--iterations N] [--solver cg|cholesky]")
+    });
 
     let t0 = Instant::now();
     let table = read_tsv(&path);
-    let matrix = InteractionMatrix::from_interactions(&table).unwrap_or_else(|e| fail(&e.to_string()));
+    let matrix =
+        InteractionMatrix::from_interactions(&table).unwrap_or_else(|e| fail(&e.to_string()));
     drop(table);
     let load_s = t0.elapsed().as_secs_f64();
 
     let mut marks = Vec::with_capacity(p.max_iter);
     let t1 = Instant::now();
-    fit_with(&matrix, &p, &mut |_, _| marks.push(t1.elapsed().as_secs_f64()))
-        .unwrap_or_else(|e| fail(&e.to_string()));
+    fit_with(&matrix, &p, &mut |_, _| {
+        marks.push(t1.elapsed().as_secs_f64())
+    })
+    .unwrap_or_else(|e| fail(&e.to_string()));
     let fit_s = t1.elapsed().as_secs_f64();
-    let per_iter: Vec<f64> = marks.iter().scan(0.0, |prev, &m| {
-        let d = m - *prev;
-        *prev = m;
-        Some(d)
-    }).collect();
+    let per_iter: Vec<f64> = marks
+        .iter()
+        .scan(0.0, |prev, &m| {
+            let d = m - *prev;
+            *prev = m;
+            Some(d)
+        })
+        .collect();
     let median = {
         let mut v = per_iter.clone();
         v.sort_by(|a, b| a.total_cmp(b));
         v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
-    let (nnz, users, items, f) = (matrix.nnz() as f64, matrix.n_users() as f64, matrix.n_items() as f64, p.rank as f64);
+    let (nnz, users, items, f) = (
+        matrix.nnz() as f64,
+        matrix.n_users() as f64,
+        matrix.n_items() as f64,
+        p.rank as f64,
+    );
     // FLOPs per iteration (both halves): the Gram matrix (2·n·f² each side) plus the
     // per-row work: CG does `cg_steps` products with Y^T C_u Y (≈ 4·nnz·f + 2·rows·f² per step);
     // Cholesky builds Y^T (C_u − I) Y (2·nnz·f² summed over both sides... counted once per side)
     // and factorises f×f per row (f³/3 per row).
     let gram = 2.0 * (users + items) * f * f;
     let per_row = match p.solver {
-        Solver::Cg => 2.0 * p.cg_steps as f64 * (2.0 * nnz * f * 2.0 + (users + items) * 2.0 * f * f),
-        Solver::Cholesky => 2.0 * (2.0 * nnz * f * f) + (users + items) * (f * f * f / 3.0 + 2.0 * f * f),
+        Solver::Cg => {
+            2.0 * p.cg_steps as f64 * (2.0 * nnz * f * 2.0 + (users + items) * 2.0 * f * f)
+        }
+        Solver::Cholesky => {
+            2.0 * (2.0 * nnz * f * f) + (users + items) * (f * f * f / 3.0 + 2.0 * f * f)
+        }
     };
     let gflop = (gram + per_row) / 1e9;
     println!(
@@ -82,12 +109,20 @@ fn read_tsv(path: &str) -> Interactions {
         }
         let mut cols = line.split(|&b| b == b'\t');
         let mut field = |what: &str| -> &[u8] {
-            cols.next().unwrap_or_else(|| fail(&format!("{path}:{}: missing {what}", n + 1)))
+            cols.next()
+                .unwrap_or_else(|| fail(&format!("{path}:{}: missing {what}", n + 1)))
         };
         let (u, i, v) = (field("user"), field("item"), field("value"));
-        let num = |s: &[u8]| std::str::from_utf8(s).ok().and_then(|s| s.trim().parse::<f64>().ok());
+        let num = |s: &[u8]| {
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+        };
         let (Some(u), Some(i), Some(v)) = (num(u), num(i), num(v)) else {
-            fail(&format!("{path}:{}: expected user<TAB>item<TAB>value numbers", n + 1));
+            fail(&format!(
+                "{path}:{}: expected user<TAB>item<TAB>value numbers",
+                n + 1
+            ));
         };
         t.user.push(u as u32);
         t.item.push(i as u32);
@@ -99,16 +134,19 @@ fn read_tsv(path: &str) -> Interactions {
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> T {
-    s.parse().unwrap_or_else(|_| fail(&format!("'{s}' is not a valid number")))
+    s.parse()
+        .unwrap_or_else(|_| fail(&format!("'{s}' is not a valid number")))
 }
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -4,8 +4,8 @@
 //! Usage: `synth_tsv OUT.tsv [--users N] [--items N] [--interactions N] [--seed S]`
 //! Defaults: 138,493 users, 26,744 items, 19,500,000 interactions (ML-20M's shape).
 
-use alsflow_preprocess::SyntheticParams;
 use alsflow_preprocess::synthetic;
+use alsflow_preprocess::SyntheticParams;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -36,7 +36,9 @@ fn main() {
             _ => fail(&format!("unexpected argument '{a}'")),
         }
     }
-    let out = out.unwrap_or_else(|| fail("usage: synth_tsv OUT.tsv [--users N] [--items N] [--interactions N] [--seed S]"));
+    let out = out.unwrap_or_else(|| {
+        fail("usage: synth_tsv OUT.tsv [--users N] [--items N] [--interactions N] [--seed S]")
+    });
     if let Err(e) = synthetic::validate(&p) {
         fail(&e.to_string());
     }
