@@ -240,16 +240,18 @@ pub(crate) fn convert_value(
     v: f64,
     layout: &Layout,
     col: &str,
-    shown: &str,
+    shown: &dyn Fn() -> String,
 ) -> Result<ValueOutcome, String> {
     if v.is_nan() {
         return Err(format!(
-            "expected a number in column {col}, found NaN {shown}"
+            "expected a number in column {col}, found NaN {}",
+            shown()
         ));
     }
     if !v.is_finite() {
         return Err(format!(
-            "expected a finite number in column {col}, found {shown}"
+            "expected a finite number in column {col}, found {}",
+            shown()
         ));
     }
     match layout.feedback {
@@ -260,14 +262,15 @@ pub(crate) fn convert_value(
         Feedback::Count => {
             if v < 0.0 {
                 return Err(format!(
-                    "expected a non-negative count in column {col}, found {shown}"
+                    "expected a non-negative count in column {col}, found {}",
+                    shown()
                 ));
             }
             if v == 0.0 && !layout.keep_zeros {
                 return Ok(ValueOutcome::DropZero);
             }
             if v > f32::MAX as f64 {
-                return Err(format!("count {shown} in column {col} is too large"));
+                return Err(format!("count {} in column {col} is too large", shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
@@ -276,7 +279,7 @@ pub(crate) fn convert_value(
                 return Ok(ValueOutcome::DropZero);
             }
             if v.abs() > f32::MAX as f64 {
-                return Err(format!("value {shown} in column {col} is too large"));
+                return Err(format!("value {} in column {col} is too large", shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
@@ -341,6 +344,16 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
     let mut users: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut items: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.n_fields + 1);
+    let mut last_user: Option<(Cow<'a, [u8]>, u32)> = None;
+    // Reserve for the rows of this chunk (estimated from its size) to avoid regrowth.
+    let estimate = data.len() / 24 + 16;
+    c.user.reserve(estimate);
+    c.item.reserve(estimate);
+    c.value.reserve(estimate);
+    c.line.reserve(estimate);
+    if layout.timestamp.is_some() {
+        c.timestamp.reserve(estimate);
+    }
     let [uname, iname, vname, tname] = &layout.names;
     let mut start = 0usize;
     let mut line_no = 0u64;
@@ -372,9 +385,21 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
             }
             continue;
         }
+        // Ids seen before were checked when first seen; most rows only look them up.
+        // Files are often sorted by user, so the previous row's user is tried first.
+        let uf = &fields[layout.user];
+        let known_user = match &last_user {
+            Some((k, idx)) if k.as_ref() == uf.as_ref() => Some(*idx),
+            _ => users.get(uf.as_ref()).copied(),
+        };
+        let known_item = items.get(fields[layout.item].as_ref()).copied();
         let row = (|| -> Result<Option<(f32, i64)>, String> {
-            check_id(&fields[layout.user], "user", uname, layout.encoding)?;
-            check_id(&fields[layout.item], "item", iname, layout.encoding)?;
+            if known_user.is_none() {
+                check_id(&fields[layout.user], "user", uname, layout.encoding)?;
+            }
+            if known_item.is_none() {
+                check_id(&fields[layout.item], "item", iname, layout.encoding)?;
+            }
             let value = match layout.value {
                 None => 1.0,
                 Some(v) => {
@@ -396,7 +421,7 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                     })?
                 }
             };
-            let shown = layout.value.map(|v| show(&fields[v])).unwrap_or_default();
+            let shown = || layout.value.map(|v| show(&fields[v])).unwrap_or_default();
             match convert_value(value, layout, vname, &shown)? {
                 ValueOutcome::Keep(v) => Ok(Some((v, ts))),
                 ValueOutcome::DropZero => {
@@ -417,10 +442,24 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
             }
             Ok(None) => {}
             Ok(Some((v, ts))) => {
-                let u = std::mem::take(&mut fields[layout.user]);
-                let i = std::mem::take(&mut fields[layout.item]);
-                c.user.push(intern(&mut users, &mut c.user_keys, u).0);
-                c.item.push(intern(&mut items, &mut c.item_keys, i).0);
+                let u = match known_user {
+                    Some(u) => u,
+                    None => intern(&mut users, &mut c.user_keys, fields[layout.user].clone()).0,
+                };
+                let i = match known_item {
+                    Some(i) => i,
+                    None => {
+                        intern(
+                            &mut items,
+                            &mut c.item_keys,
+                            std::mem::take(&mut fields[layout.item]),
+                        )
+                        .0
+                    }
+                };
+                last_user = Some((std::mem::take(&mut fields[layout.user]), u));
+                c.user.push(u);
+                c.item.push(i);
                 c.value.push(v);
                 if layout.timestamp.is_some() {
                     c.timestamp.push(ts);

@@ -188,7 +188,7 @@ pub(crate) fn read_parquet<'a>(
                 Some(a) if a.is_null(r) => return Err("missing timestamp".into()),
                 Some(a) => a.value(r),
             };
-            match parse::convert_value(v, &layout, &vname, &v.to_string())? {
+            match parse::convert_value(v, &layout, &vname, &|| v.to_string())? {
                 ValueOutcome::Keep(v) => Ok(Some((v, ts))),
                 ValueOutcome::DropZero => {
                     c.dropped_zero += 1;
