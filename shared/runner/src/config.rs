@@ -458,3 +458,125 @@ pub fn apply_override(root: &mut Table, spec: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[[dataset]]
+name = "a"
+path = "a/ratings.csv"
+format = "delimited"
+feedback = "count"
+
+[[dataset]]
+name = "b"
+path = "/abs/b.csv"
+format = "movielens"
+[dataset.train]
+alpha = 5.0
+
+[train]
+alpha = 40.0
+rank = 8
+
+[tune]
+enabled = false
+"#;
+
+    fn parse(text: &str, sets: &[&str]) -> Result<PipelineConfig, ConfigError> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        PipelineConfig::parse(
+            text,
+            Path::new("pipeline.toml"),
+            &sets,
+            PathBuf::from("/home"),
+        )
+    }
+
+    fn err(text: &str, sets: &[&str]) -> String {
+        parse(text, sets).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn dataset_tables_override_global_sections_and_paths_resolve_against_the_data_home() {
+        let c = parse(BASE, &[]).expect("valid");
+        assert_eq!(c.datasets[0].als.alpha, 40.0);
+        assert_eq!(c.datasets[1].als.alpha, 5.0);
+        assert_eq!(c.datasets[1].als.rank, 8, "other [train] keys still apply");
+        assert_eq!(
+            c.datasets[0].source.as_ref().map(|s| s.path.clone()),
+            Some(PathBuf::from("/home/a/ratings.csv"))
+        );
+        assert_eq!(
+            c.datasets[1].source.as_ref().map(|s| s.path.clone()),
+            Some(PathBuf::from("/abs/b.csv"))
+        );
+        assert!(!c.datasets[0].tune_enabled);
+    }
+
+    #[test]
+    fn set_overrides_by_dotted_path_before_validation() {
+        let c = parse(
+            BASE,
+            &[
+                "train.alpha=60",
+                "dataset.b.train.rank=3",
+                "tune.enabled=true",
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.datasets[0].als.alpha, 60.0);
+        assert_eq!(
+            c.datasets[1].als.alpha, 5.0,
+            "the dataset's own table still wins"
+        );
+        assert_eq!(c.datasets[1].als.rank, 3);
+        assert!(c.datasets[0].tune_enabled);
+        let c = parse(BASE, &["dataset.a.feedback=binary"]).expect("valid");
+        let json = serde_json::to_string(&c.datasets[0].preprocess).expect("json");
+        assert!(json.contains("\"binary\""), "{json}");
+        assert!(err(BASE, &["train.alpha=\"x\""]).contains("train.alpha"));
+        assert!(err(BASE, &["dataset.zz.feedback=count"]).contains("no dataset named \"zz\""));
+        assert!(err(BASE, &["alpha"]).contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn tuning_is_off_unless_enabled() {
+        let text = BASE.replace("[tune]\nenabled = false\n", "");
+        assert!(!parse(&text, &[]).expect("valid").datasets[0].tune_enabled);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_dataset() {
+        let e = err(
+            &BASE.replace("feedback = \"count\"", "feedbak = \"count\""),
+            &[],
+        );
+        assert!(
+            e.starts_with("pipeline.toml: dataset \"a\": unknown key 'feedbak'"),
+            "{e}"
+        );
+        let e = err(&BASE.replace("rank = 8", "rank = \"eight\""), &[]);
+        assert!(e.contains("dataset \"a\": train.rank: invalid type"), "{e}");
+        let e = err(&BASE.replace("rank = 8", "rnak = 8"), &[]);
+        assert!(e.contains("unknown key 'train.rnak'"), "{e}");
+        let e = err(&format!("{BASE}\n[trian]\nx = 1\n"), &[]);
+        assert!(e.contains("unknown key 'trian'"), "{e}");
+        let e = err(&BASE.replace("name = \"b\"", "name = \"a\""), &[]);
+        assert!(e.contains("duplicate dataset name \"a\""), "{e}");
+        let e = err(&BASE.replace("path = \"a/ratings.csv\"\n", ""), &[]);
+        assert!(e.contains("dataset \"a\": missing key 'path'"), "{e}");
+        let e = err("[[dataset]]\nname = \"x\"\npath = 3\n", &[]);
+        assert!(e.contains("key 'path' must be a string"), "{e}");
+        let e = err("[[dataset]\n", &[]);
+        assert!(e.starts_with("pipeline.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn synthetic_datasets_need_no_path() {
+        let c = parse("[[dataset]]\nname = \"s\"\nformat = \"synthetic\"\n", &[]).expect("valid");
+        assert!(c.datasets[0].source.is_none());
+    }
+}

@@ -290,6 +290,11 @@ pub struct RunOptions {
 /// Called with each node's report as soon as it is known.
 pub type ReportFn = Arc<dyn Fn(&NodeReport) + Send + Sync>;
 
+/// What `status` learns about a node before comparing it with the store: its key and
+/// input ids when every input is known, `None` when an upstream node is not fresh, or
+/// why its inputs cannot be read.
+pub type ExpectedKey = Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>;
+
 /// Runs a [`Dag`] against a [`Store`].
 pub struct Engine {
     store: Arc<Store>,
@@ -401,16 +406,13 @@ impl Engine {
     ///
     /// For each node: `Ok(Some(key, inputs))` when all inputs are known (raw files hashed,
     /// upstream fresh), `Ok(None)` when an upstream node is not fresh.
-    pub fn expected_keys(
-        &self,
-    ) -> Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> {
+    pub fn expected_keys(&self) -> Vec<ExpectedKey> {
         let runner = BranchRunner {
             store: self.store.clone(),
             dag: self.dag.clone(),
             progress: None,
         };
-        let mut out: Vec<Result<Option<(StageKey, BTreeMap<String, ArtifactId>)>, String>> =
-            Vec::new();
+        let mut out: Vec<ExpectedKey> = Vec::new();
         let mut outputs: Vec<Option<BTreeMap<String, ArtifactId>>> =
             vec![None; self.dag.nodes.len()];
         for (i, n) in self.dag.nodes.iter().enumerate() {
@@ -512,6 +514,10 @@ impl BranchRunner {
 
     /// The id a raw file would get, without importing it (for `status`).
     fn source_id_if_known(&self, path: &std::path::Path) -> Result<ArtifactId, String> {
+        // Unchanged since it was imported: no need to read it.
+        if let Ok(Some(id)) = self.store.known_source_id(path) {
+            return Ok(id);
+        }
         let bytes = std::fs::read(path)
             .map_err(|e| format!("source file {} cannot be read: {e}", path.display()))?;
         Ok(ArtifactId::of(&bytes))

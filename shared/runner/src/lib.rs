@@ -26,3 +26,25 @@ pub mod fingerprints {
 
 pub use config::{ConfigError, PipelineConfig};
 pub use engine::{Dag, Engine, InputSource, Node, NodeReport, NodeStatus, RunOptions};
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprints;
+
+    #[test]
+    fn every_stage_has_its_own_hex_fingerprint() {
+        let all = [
+            fingerprints::PREPROCESS,
+            fingerprints::SPLIT,
+            fingerprints::TUNE,
+            fingerprints::TRAIN,
+            fingerprints::EVALUATE,
+        ];
+        for f in all {
+            assert_eq!(f.len(), 64);
+            assert!(f.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+    }
+}

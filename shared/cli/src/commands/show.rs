@@ -94,8 +94,20 @@ pub fn preview(format: Format, kind: &str, bytes: &[u8], rows: usize) -> anyhow:
     })
 }
 
-/// Decode bincode values the CLI knows (ALS params, e.g. `tune.best_params`) to JSON.
-pub fn decode_bincode(_kind: &str, bytes: &[u8]) -> Option<serde_json::Value> {
+/// Decode bincode values the CLI knows to JSON: a model as a summary (params, sizes,
+/// loss; not the factors), ALS params (e.g. `tune.best_params`) in full.
+pub fn decode_bincode(kind: &str, bytes: &[u8]) -> Option<serde_json::Value> {
+    if kind.ends_with(".model") {
+        let m = alsflow_als::AlsModel::from_bytes(bytes).ok()?;
+        return Some(serde_json::json!({
+            "params": serde_json::to_value(&m.params).ok()?,
+            "n_users": m.n_users,
+            "n_items": m.n_items,
+            "rank": m.rank,
+            "iterations": m.iterations,
+            "loss": m.loss,
+        }));
+    }
     let p: alsflow_als::AlsParams = alsflow_core::codec::decode("ALS params", bytes).ok()?;
     serde_json::to_value(p).ok()
 }
