@@ -402,6 +402,25 @@ pub fn evaluate_factors(
 /// consecutive items are updated per factor with contiguous loads the compiler
 /// vectorises; the summation order per item stays f = 0, 1, 2, …
 fn score_row(x: &[f64], items_t: &[f64], n_items: usize, scores: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature the copy is compiled for.
+        unsafe { score_row_avx2(x, items_t, n_items, scores) };
+        return;
+    }
+    score_row_impl(x, items_t, n_items, scores)
+}
+
+/// [`score_row_impl`] compiled with AVX2 (4 f64 lanes). No FMA: Rust never fuses a
+/// multiply and an add, so the results equal the portable build's bit for bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn score_row_avx2(x: &[f64], items_t: &[f64], n_items: usize, scores: &mut [f64]) {
+    score_row_impl(x, items_t, n_items, scores)
+}
+
+#[inline(always)]
+fn score_row_impl(x: &[f64], items_t: &[f64], n_items: usize, scores: &mut [f64]) {
     const TILE: usize = 8;
     let full = n_items / TILE * TILE;
     for j0 in (0..full).step_by(TILE) {
@@ -497,13 +516,43 @@ where
     })
 }
 
+/// (#{c > s}, #{c < s}) over `cand`.
+fn count_above_below(cand: &[f64], s: f64) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature the copy is compiled for.
+        return unsafe { count_above_below_avx2(cand, s) };
+    }
+    count_above_below_impl(cand, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn count_above_below_avx2(cand: &[f64], s: f64) -> (u64, u64) {
+    count_above_below_impl(cand, s)
+}
+
+#[inline(always)]
+fn count_above_below_impl(cand: &[f64], s: f64) -> (u64, u64) {
+    let (mut above, mut below) = (0u64, 0u64);
+    for &c in cand {
+        above += u64::from(c > s);
+        below += u64::from(c < s);
+    }
+    (above, below)
+}
+
+/// Up to this many test items per user, candidates are counted by linear passes
+/// (2·|T_u|·|C_u| branch-free compares); above it, by sorting (|C_u| log |C_u|).
+const LINEAR_COUNT_MAX: usize = 24;
+
 /// Per-thread buffers: one score row plus small per-user vectors.
 struct Scratch {
     scores: Vec<f64>,
     /// Test scores sorted ascending, with counts derived from them.
     test_sorted: Vec<f64>,
-    greater_at: Vec<u64>,
-    less_at: Vec<u64>,
+    /// Candidate scores in item order (sorted in place for users with many test items).
+    cand: Vec<f64>,
     top: Vec<(f64, u32)>,
 }
 
@@ -512,8 +561,7 @@ impl Scratch {
         Scratch {
             scores: vec![0.0; n_items],
             test_sorted: Vec::new(),
-            greater_at: Vec::new(),
-            less_at: Vec::new(),
+            cand: Vec::with_capacity(n_items),
             top: Vec::new(),
         }
     }
@@ -530,18 +578,13 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
     let scores = &sc.scores;
     let nt = test_items.len();
 
-    // Sorted test scores: one pass over the candidates then counts, for each test
-    // item, the candidates scored above and below it (O(|C_u| log |T_u|)).
+    // Test scores sorted ascending; for each, the candidates scored above and below.
     sc.test_sorted.clear();
     sc.test_sorted
         .extend(test_items.iter().map(|&i| scores[i as usize]));
     sc.test_sorted.sort_by(|a, b| a.total_cmp(b));
-    sc.greater_at.clear();
-    sc.greater_at.resize(nt + 1, 0);
-    sc.less_at.clear();
-    sc.less_at.resize(nt + 1, 0);
     sc.top.clear();
-    let mut n_cand = 0u64;
+    sc.cand.clear();
     let mut tr = train_items.iter().peekable();
     for (j, &s) in scores.iter().enumerate() {
         if !set.catalog[j] {
@@ -551,13 +594,7 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
             tr.next();
             continue;
         }
-        n_cand += 1;
-        // Test positions 0..lo have score < s: j is "greater" for them.
-        let lo = sc.test_sorted.partition_point(|&t| t < s);
-        // Test positions hi.. have score > s: j is "less" for them.
-        let hi = sc.test_sorted.partition_point(|&t| t <= s);
-        sc.greater_at[lo] += 1;
-        sc.less_at[hi] += 1;
+        sc.cand.push(s);
         // Top-k: insertion into a sorted buffer; most candidates fail the first test.
         let cand = (s, j as u32);
         if sc.top.len() < k || before(cand, sc.top[sc.top.len() - 1]) {
@@ -566,21 +603,23 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
             sc.top.truncate(k);
         }
     }
-    // greater[p] = # candidates with score > test_sorted[p] = Σ_{q > p} greater_at[q];
-    // less[p] = # candidates with score < test_sorted[p] = Σ_{q <= p} less_at[q].
+    let n_cand = sc.cand.len() as u64;
     let mut greater = vec![0u64; nt];
-    let mut acc = 0u64;
-    for p in (0..nt).rev() {
-        acc += sc.greater_at[p + 1];
-        greater[p] = acc;
+    let mut less = vec![0u64; nt];
+    if nt <= LINEAR_COUNT_MAX {
+        // Few test items: branch-free counting passes, which the compiler vectorises.
+        for p in 0..nt {
+            (greater[p], less[p]) = count_above_below(&sc.cand, sc.test_sorted[p]);
+        }
+    } else {
+        // Many test items: sort the candidates once and binary-search each test score.
+        sc.cand.sort_by(|a, b| a.total_cmp(b));
+        for p in 0..nt {
+            let s = sc.test_sorted[p];
+            greater[p] = n_cand - sc.cand.partition_point(|&c| c <= s) as u64;
+            less[p] = sc.cand.partition_point(|&c| c < s) as u64;
+        }
     }
-    let less: Vec<u64> = sc.less_at[..nt]
-        .iter()
-        .scan(0u64, |acc, &c| {
-            *acc += c;
-            Some(*acc)
-        })
-        .collect();
 
     let mut out = UserSums {
         n_test: nt as u64,

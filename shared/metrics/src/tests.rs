@@ -357,3 +357,39 @@ fn ml_100k_rank10_vector_reproduces() {
     let ni = meta["n_items"].as_u64().unwrap() as u32;
     check_vector(&bench.join("vectors/ml-100k-rank10"), &split, nu, ni);
 }
+
+#[test]
+fn users_with_many_test_items_match_brute_force() {
+    // > LINEAR_COUNT_MAX test items per user exercises the sorting path; coarse
+    // factors make ties common.
+    let (nu, ni, rank) = (5u32, 120u32, 2usize);
+    let (mut tu, mut ti, mut su, mut si, mut sv) = (vec![], vec![], vec![], vec![], vec![]);
+    for u in 0..nu {
+        for i in 0..ni {
+            if (u + i) % 4 == 0 || i < 3 {
+                tu.push(u);
+                ti.push(i);
+            } else if (u * 3 + i) % 3 != 0 {
+                su.push(u);
+                si.push(i);
+                sv.push(1.0 + (i % 3) as f32);
+            }
+        }
+    }
+    let tv = vec![1.0; tu.len()];
+    let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &tv).unwrap();
+    let test = UserItems::from_triples("test", nu, ni, &su, &si, &sv).unwrap();
+    let x: Vec<f32> = (0..nu as usize * rank)
+        .map(|v| ((v * 5 % 7) as f32 - 3.0) * 0.5)
+        .collect();
+    let y: Vec<f32> = (0..ni as usize * rank)
+        .map(|v| ((v * 3 % 5) as f32 - 2.0) * 0.5)
+        .collect();
+    let set = EvalSet::new(train.clone(), test.clone()).unwrap();
+    assert!(set
+        .evaluated_users()
+        .iter()
+        .all(|&u| test.row(u).0.len() > LINEAR_COUNT_MAX));
+    let got = evaluate_factors(&set, &x, &y, rank, 10).unwrap();
+    assert_metrics_close(&got, &brute(&train, &test, &x, &y, rank, 10), 1e-12);
+}

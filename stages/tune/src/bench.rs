@@ -136,6 +136,8 @@ pub struct BenchReport {
     pub train_seconds: f64,
     /// Wall seconds of the test evaluation.
     pub evaluate_seconds: f64,
+    /// Summed job seconds in tune (fit + validation) and of those, validation.
+    pub job_seconds: (f64, f64),
     /// (point group, fold) fits run.
     pub fits_run: usize,
     /// The selected point.
@@ -213,6 +215,7 @@ pub fn run_split(
         train_seconds,
         evaluate_seconds: t2.elapsed().as_secs_f64(),
         fits_run: outcome.fits_run,
+        job_seconds: (outcome.fit_seconds, outcome.eval_seconds),
         best: outcome.points[outcome.best].label(),
         best_cv: outcome.best_value,
         test: metrics,

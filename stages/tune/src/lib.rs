@@ -32,7 +32,6 @@ use alsflow_core::{
 };
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
 use grid::{canonical_params, GridPoint, PointGroup};
-use rayon::prelude::*;
 use results::ResultRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -144,8 +143,11 @@ pub struct TuneOutcome {
     pub results_memoised: usize,
     /// Wall seconds spent fitting and validating.
     pub seconds: f64,
-    /// Sum of the per-job wall seconds (more than `seconds` when jobs overlap).
+    /// Sum of the per-job wall seconds, validation included (more than `seconds`
+    /// when jobs overlap).
     pub fit_seconds: f64,
+    /// Of `fit_seconds`, the time spent computing validation metrics.
+    pub eval_seconds: f64,
 }
 
 impl TuneOutcome {
@@ -172,14 +174,15 @@ impl TuneOutcome {
         out.add("roem_vs_iter", Format::Svg, curve.into_bytes());
         let total = self.rows.len();
         out.note(format!(
-            "{} grid points x {} folds: {} fits run, {} of {} results memoised, {:.2} s ({:.2} s of fitting)",
+            "{} grid points x {} folds: {} fits run, {} of {} results memoised, {:.2} s (jobs {:.2} s, of which validation {:.2} s)",
             self.points.len(),
             total / self.points.len().max(1),
             self.fits_run,
             self.results_memoised,
             total,
             self.seconds,
-            self.fit_seconds
+            self.fit_seconds,
+            self.eval_seconds
         ));
         out.note(format!(
             "best: {} (mean CV {} = {:.6})",
@@ -331,6 +334,7 @@ pub fn run_grid(
     let results_memoised = found.len();
 
     let fit_seconds = Mutex::new(0.0f64);
+    let eval_seconds = Mutex::new(0.0f64);
     if !jobs.is_empty() {
         // Only the folds some job needs are built.
         let mut needed: Vec<u8> = jobs.iter().map(|j| j.fold).collect();
@@ -372,13 +376,18 @@ pub fn run_grid(
             let mut on_iter = |iter: usize, model: &AlsModel| {
                 for &(it, point) in &wanted {
                     if it == iter {
-                        match evaluate_factors(
+                        let t = Instant::now();
+                        let result = evaluate_factors(
                             &data.eval,
                             &model.user_factors,
                             &model.item_factors,
                             model.rank,
                             params.k,
-                        ) {
+                        );
+                        if let Ok(mut e) = eval_seconds.lock() {
+                            *e += t.elapsed().as_secs_f64();
+                        }
+                        match result {
                             Ok(m) => got.push((point, job.fold, m)),
                             Err(e) => {
                                 failure = Some(StageError::other(format!("fold {}: {e}", job.fold)))
@@ -410,20 +419,41 @@ pub fn run_grid(
             progress.inc(1);
             Ok(got)
         };
-        let computed: Vec<Result<Vec<(usize, u8, Metrics)>, StageError>> = if concurrent > 1 {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(concurrent)
-                .build()
-                .map_err(|e| {
-                    StageError::other(format!("cannot start {concurrent} tune workers: {e}"))
-                })?;
-            // Largest fits first so the tail of the schedule is short.
+        type JobResult = Result<Vec<(usize, u8, Metrics)>, StageError>;
+        let computed: Vec<JobResult> = if concurrent > 1 {
+            // Plain threads, not a rayon pool: the ALS fit installs its own pool, and a
+            // rayon worker waiting on another pool steals more jobs onto its stack, which
+            // oversubscribes the cores and nests the jobs.
             let mut order: Vec<usize> = (0..jobs.len()).collect();
+            // Largest fits first so the tail of the schedule is short.
             order.sort_by_key(|&j| {
                 let p = &points[*jobs[j].missing.last().unwrap_or(&0)].params;
                 std::cmp::Reverse(p.rank * p.rank * p.max_iter)
             });
-            pool.install(|| order.par_iter().map(|&j| run_job(&jobs[j], 1)).collect())
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let slots: Vec<Mutex<Option<JobResult>>> =
+                (0..jobs.len()).map(|_| Mutex::new(None)).collect();
+            std::thread::scope(|scope| {
+                for _ in 0..concurrent {
+                    scope.spawn(|| loop {
+                        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&j) = order.get(n) else { break };
+                        let r = run_job(&jobs[j], 1);
+                        let failed = r.is_err();
+                        if let Ok(mut slot) = slots[j].lock() {
+                            *slot = Some(r);
+                        }
+                        if failed {
+                            // Stop handing out work; the error is reported below.
+                            next.store(order.len(), std::sync::atomic::Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            slots
+                .into_iter()
+                .filter_map(|m| m.into_inner().ok().flatten())
+                .collect()
         } else {
             jobs.iter()
                 .map(|j| run_job(j, params.base.threads))
@@ -474,6 +504,7 @@ pub fn run_grid(
         message: "the grid has no points".into(),
     })?;
     let fit_seconds = fit_seconds.into_inner().unwrap_or(0.0);
+    let eval_seconds = eval_seconds.into_inner().unwrap_or(0.0);
     Ok(TuneOutcome {
         fits_run: jobs.len(),
         points,
@@ -483,6 +514,7 @@ pub fn run_grid(
         results_memoised,
         seconds: started.elapsed().as_secs_f64(),
         fit_seconds,
+        eval_seconds,
     })
 }
 
