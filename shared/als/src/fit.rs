@@ -449,11 +449,43 @@ fn apply_a(h: &Half<'_>, idx: &[u32], val: &[f32], lambda: f32, v: &[f32], out: 
     let kp = h.kp;
     symv(h.gram, kp, kp, v, out);
     axpy(lambda, v, out);
-    for (&j, &r) in idx.iter().zip(val) {
-        let yj = &h.other[j as usize * kp..(j as usize + 1) * kp];
-        let (c, _) = confidence(h.p, r);
-        let w = (c - 1.0) * dot(yj, v);
-        axpy(w, yj, out);
+    nonzero_pass(h, idx, val, v, out, |c, _, d| (c - 1.0) * d);
+}
+
+/// `out += Σ_t weight(c_t, p_t, y_t·v)·y_t` over the row's nonzeros, four at a time
+/// (independent dot products in flight, one sweep over `out` per four rows); the
+/// result equals the one-at-a-time loop bit for bit.
+#[inline(always)]
+fn nonzero_pass(
+    h: &Half<'_>,
+    idx: &[u32],
+    val: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    weight: impl Fn(f32, f32, f32) -> f32,
+) {
+    let kp = h.kp;
+    let row = |j: u32| &h.other[j as usize * kp..(j as usize + 1) * kp];
+    let quads = idx.len() / 4 * 4;
+    for t in (0..quads).step_by(4) {
+        let ys = [
+            row(idx[t]),
+            row(idx[t + 1]),
+            row(idx[t + 2]),
+            row(idx[t + 3]),
+        ];
+        let d = kernels::dot4(ys, v);
+        let mut w = [0f32; 4];
+        for q in 0..4 {
+            let (c, pref) = confidence(h.p, val[t + q]);
+            w[q] = weight(c, pref, d[q]);
+        }
+        kernels::axpy4(w, ys, out);
+    }
+    for t in quads..idx.len() {
+        let yj = row(idx[t]);
+        let (c, pref) = confidence(h.p, val[t]);
+        axpy(weight(c, pref, dot(yj, v)), yj, out);
     }
 }
 
@@ -475,12 +507,9 @@ fn solve_cg(
         *v = -*v;
     }
     axpy(-lambda, x, &mut s.r);
-    for (&j, &rv) in idx.iter().zip(val) {
-        let yj = &h.other[j as usize * kp..(j as usize + 1) * kp];
-        let (c, pref) = confidence(h.p, rv);
-        let w = c * pref - (c - 1.0) * dot(yj, x);
-        axpy(w, yj, &mut s.r);
-    }
+    nonzero_pass(h, idx, val, x, &mut s.r, |c, pref, d| {
+        c * pref - (c - 1.0) * d
+    });
     s.d.copy_from_slice(&s.r);
     let mut rs_old = dot(&s.r, &s.r);
     if rs_old < 1e-20 {

@@ -59,8 +59,14 @@ pub(crate) fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 /// `out = m·x` for a full `n × n` matrix with row stride `ld` (`x`, `out` of length ≥ n).
 #[inline(always)]
 pub(crate) fn symv(m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
-    for i in 0..n {
-        out[i] = dot(&m[i * ld..i * ld + n], &x[..n]);
+    let quads = n / 4 * 4;
+    let row = |i: usize| &m[i * ld..i * ld + n];
+    for i in (0..quads).step_by(4) {
+        let d = dot4([row(i), row(i + 1), row(i + 2), row(i + 3)], &x[..n]);
+        out[i..i + 4].copy_from_slice(&d);
+    }
+    for i in quads..n {
+        out[i] = dot(row(i), &x[..n]);
     }
 }
 
@@ -270,4 +276,49 @@ fn solve_subset(
         z[i] = y[r];
     }
     Ok(())
+}
+
+/// Four [`dot`]s against the same `b` at once (bit-identical to four calls): four
+/// independent dependency chains keep the FMA units busy.
+#[inline(always)]
+pub(crate) fn dot4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+    let n = b.len();
+    let a = [&a[0][..n], &a[1][..n], &a[2][..n], &a[3][..n]];
+    let mut acc = [[0f32; LANES]; 4];
+    let full = n / LANES * LANES;
+    for c in (0..full).step_by(LANES) {
+        let bc = &b[c..c + LANES];
+        for r in 0..4 {
+            let ac = &a[r][c..c + LANES];
+            for l in 0..LANES {
+                acc[r][l] = ac[l].mul_add(bc[l], acc[r][l]);
+            }
+        }
+    }
+    let mut out = [0f32; 4];
+    for r in 0..4 {
+        let mut tail = 0f32;
+        for i in full..n {
+            tail = a[r][i].mul_add(b[i], tail);
+        }
+        let s = &acc[r];
+        out[r] = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail;
+    }
+    out
+}
+
+/// Four [`axpy`]s into the same `y` in one sweep (bit-identical to calling them in
+/// order: each element gets the four fused updates in the same sequence).
+#[inline(always)]
+pub(crate) fn axpy4(w: [f32; 4], x: [&[f32]; 4], y: &mut [f32]) {
+    let n = y.len();
+    let x = [&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]];
+    for i in 0..n {
+        let mut v = y[i];
+        v = w[0].mul_add(x[0][i], v);
+        v = w[1].mul_add(x[1][i], v);
+        v = w[2].mul_add(x[2][i], v);
+        v = w[3].mul_add(x[3][i], v);
+        y[i] = v;
+    }
 }

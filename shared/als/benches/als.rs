@@ -1,0 +1,46 @@
+//! `make bench`: one ALS iteration (user half + item half) on ML-20M-shaped synthetic
+//! data at 1/20 scale, CG and Cholesky, 64 factors; Gram matrix; top-N for all users.
+//! The full-size figures come from `examples/ml20m_shape.rs` (see benches/README.md).
+
+use alsflow_als::{fit, recommend_all, AlsParams, InteractionMatrix, Solver};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+mod synthetic;
+
+fn bench(c: &mut Criterion) {
+    let t = synthetic::ml20m_shaped(6_900, 1_350, 1_000_000, 1);
+    let m = InteractionMatrix::from_interactions(&t).expect("synthetic data is valid");
+    let mut g = c.benchmark_group("als_iteration_1M_nnz");
+    g.sample_size(10);
+    for (name, solver) in [("cg_64", Solver::Cg), ("cholesky_64", Solver::Cholesky)] {
+        let p = AlsParams {
+            rank: 64,
+            max_iter: 1,
+            solver,
+            threads: 2,
+            ..AlsParams::default()
+        };
+        g.bench_function(name, |b| b.iter(|| black_box(fit(&m, &p).expect("fit"))));
+    }
+    g.finish();
+    let model = fit(
+        &m,
+        &AlsParams {
+            rank: 64,
+            max_iter: 1,
+            threads: 2,
+            ..AlsParams::default()
+        },
+    )
+    .expect("fit");
+    let mut g = c.benchmark_group("inference");
+    g.sample_size(10);
+    g.bench_function("recommend_all_top10_64", |b| {
+        b.iter(|| black_box(recommend_all(&model, &m, 10, true)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
