@@ -473,11 +473,11 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
 }
 
 /// Cut `data` into chunks that end at newlines.
-fn chunk_bounds(data: &[u8]) -> Vec<(usize, usize)> {
+fn chunk_bounds(data: &[u8], chunk_bytes: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < data.len() {
-        let target = (start + CHUNK_BYTES).min(data.len());
+        let target = (start + chunk_bytes.max(1)).min(data.len());
         let end = if target == data.len() {
             data.len()
         } else {
@@ -505,7 +505,28 @@ pub(crate) fn parse_into<'a>(
     label: &str,
     into: &mut Parsed<'a>,
 ) -> Result<(), RowError> {
-    let bounds = chunk_bounds(data);
+    parse_into_sized(
+        data,
+        first_line,
+        layout,
+        partition,
+        label,
+        into,
+        CHUNK_BYTES,
+    )
+}
+
+/// [`parse_into`] with a chosen chunk size (tests use tiny chunks).
+fn parse_into_sized<'a>(
+    data: &'a [u8],
+    first_line: u64,
+    layout: &Layout,
+    partition: u8,
+    label: &str,
+    into: &mut Parsed<'a>,
+    chunk_bytes: usize,
+) -> Result<(), RowError> {
+    let bounds = chunk_bounds(data, chunk_bytes);
     let chunks: Vec<Chunk<'a>> = bounds
         .par_iter()
         .map(|&(s, e)| parse_chunk(&data[s..e], layout))
@@ -616,4 +637,93 @@ pub(crate) fn merge_chunks<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(on_bad_row: OnBadRow) -> Layout {
+        Layout {
+            delim: b",".to_vec(),
+            quote: Some(b'"'),
+            user: 0,
+            item: 1,
+            value: Some(2),
+            timestamp: None,
+            names: ["0".into(), "1".into(), "2".into(), String::new()],
+            n_fields: 3,
+            encoding: Encoding::Utf8,
+            feedback: Feedback::Count,
+            threshold: None,
+            keep_zeros: false,
+            on_bad_row,
+        }
+    }
+
+    fn parse(data: &[u8], chunk: usize, policy: OnBadRow) -> Result<Parsed<'_>, String> {
+        let mut p = Parsed::default();
+        parse_into_sized(data, 1, &layout(policy), 0, "f", &mut p, chunk)
+            .map_err(|e| format!("{}: {}", e.line, e.message))?;
+        Ok(p)
+    }
+
+    #[test]
+    fn chunking_does_not_change_indices_lines_or_errors() {
+        let mut text = Vec::new();
+        for r in 0..300u32 {
+            let line = match r % 41 {
+                7 => "\n".to_string(),
+                9 => format!("\"u{}\",\"i,{}\",2\r\n", r % 13, r % 7),
+                13 => "bad,row\n".to_string(),
+                _ => format!("u{},i{},{}\n", (r * 31) % 23, (r * 17) % 37, r % 5),
+            };
+            text.extend_from_slice(line.as_bytes());
+        }
+        let whole = parse(&text, 1 << 20, OnBadRow::Skip).unwrap();
+        for chunk in [1, 2, 5, 17, 64, 200] {
+            let p = parse(&text, chunk, OnBadRow::Skip).unwrap();
+            assert_eq!(p.user, whole.user, "chunk {chunk}");
+            assert_eq!(p.item, whole.item);
+            assert_eq!(p.value, whole.value);
+            assert_eq!(p.line, whole.line);
+            assert_eq!(p.user_keys, whole.user_keys);
+            assert_eq!(p.item_keys, whole.item_keys);
+            assert_eq!(
+                (p.skipped, p.dropped_zero),
+                (whole.skipped, whole.dropped_zero)
+            );
+            assert_eq!(p.skipped_examples, whole.skipped_examples);
+            // The first error is the same, with the same line number.
+            assert_eq!(
+                parse(&text, chunk, OnBadRow::Error).err(),
+                parse(&text, 1 << 20, OnBadRow::Error).err()
+            );
+        }
+        assert!(
+            whole.item_keys.iter().any(|k| k.as_ref() == b"i,3"),
+            "quoted field with a comma"
+        );
+        assert_eq!(
+            whole.skipped_examples[0],
+            "f:14: expected 3 columns, found 2"
+        );
+    }
+
+    #[test]
+    fn quoted_fields_unescape_doubled_quotes() {
+        let mut out = Vec::new();
+        split_fields(br#""a ""b"", c",  x ,"""#, b",", Some(b'"'), &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                Cow::Borrowed(&b"a \"b\", c"[..]),
+                Cow::Borrowed(b"x"),
+                Cow::Borrowed(b"")
+            ]
+        );
+        assert!(split_fields(br#""a"b,c"#, b",", Some(b'"'), &mut out).is_err());
+        split_fields(b"1::2::3", b"::", None, &mut out).unwrap();
+        assert_eq!(out.len(), 3);
+    }
 }
