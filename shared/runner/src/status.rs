@@ -86,7 +86,7 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
             match &latest {
                 None => {
                     state = "missing";
-                    reasons.insert(0, "never run".into());
+                    reasons = vec!["never run".into()];
                 }
                 Some(rec) => {
                     let mut extra = param_diff(&n.stage, &rec.params_json, &n.params_json);
