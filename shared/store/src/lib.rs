@@ -60,6 +60,8 @@
 //! Architecture invariant: sled stays behind this API — no sled type appears in a public
 //! signature — and no other crate touches the files under the store root.
 
+#![warn(missing_docs)]
+
 mod error;
 mod fsutil;
 mod records;
@@ -139,8 +141,8 @@ impl Store {
     /// the sled database in `root/db`.
     ///
     /// Takes an exclusive process lock (`root/lock`, an fs2 flock). If another process
-    /// holds it, prints once to stderr "waiting for the store lock at <path> (held by
-    /// pid N)…" and retries until `lock_timeout`, then fails with
+    /// holds it, prints once to stderr `waiting for the store lock at PATH (held by pid
+    /// N)…` and retries until `lock_timeout`, then fails with
     /// [`StoreError::Locked`]. Waiting never touches the store, so it cannot corrupt it.
     pub fn open(root: &Path, lock_timeout: Duration) -> Result<Store, StoreError> {
         let start = Instant::now();

@@ -753,7 +753,16 @@ fn child_process_role() {
         return;
     };
     let root = PathBuf::from(std::env::var("ALSFLOW_STORE_TEST_ROOT").expect("root"));
-    let store = Store::open(&root, Duration::from_secs(30)).expect("child opens the store");
+    let timeout_ms =
+        std::env::var("ALSFLOW_STORE_TEST_TIMEOUT_MS").map_or(30_000, |v| v.parse().unwrap());
+    let store = match Store::open(&root, Duration::from_millis(timeout_ms)) {
+        Ok(store) => store,
+        Err(e) => {
+            // Reported on stderr for the parent to check, then a clean failure exit.
+            eprintln!("child open failed: {e}");
+            std::process::exit(3);
+        }
+    };
     match role.as_str() {
         "hold" => {
             fs::write(root.join("child-ready"), b"").unwrap();
@@ -773,6 +782,7 @@ fn child_process_role() {
                 fs::write(root.join("child-progress"), i.to_string()).unwrap();
             }
         }
+        "noop" => {}
         "crash" => {
             // A little of everything; ALSFLOW_STORE_CRASH_AT aborts at one step.
             let data = root.join("source.csv");
@@ -971,4 +981,39 @@ fn a_crash_at_any_step_leaves_only_orphans_never_dangling_records() {
             .unwrap();
         assert_no_dangling_records(&store, step);
     }
+}
+
+#[test]
+fn a_waiting_process_says_who_holds_the_lock_then_fails_clearly() {
+    let dir = TempDir::new().unwrap();
+    let _held = open(&dir);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::child_process_role",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "noop")
+        .env("ALSFLOW_STORE_TEST_ROOT", dir.path())
+        .env("ALSFLOW_STORE_TEST_TIMEOUT_MS", "300")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lock = dir.path().join("lock");
+    let waiting = format!(
+        "waiting for the store lock at {} (held by pid {})",
+        lock.display(),
+        std::process::id()
+    );
+    assert_eq!(
+        stderr.matches(&waiting).count(),
+        1,
+        "printed once: {stderr}"
+    );
+    assert!(
+        stderr.contains("is locked by another alsflow process; gave up after 0.3 s"),
+        "{stderr}"
+    );
 }
