@@ -100,12 +100,8 @@ pub fn seeded_folds(train: &Interactions, n_folds: u8, seed: u64) -> Interaction
     let mut item_total = vec![0u32; ni];
     let mut user_in = vec![0u32; nu * k];
     let mut item_in = vec![0u32; ni * k];
-    for r in 0..n {
-        let (u, i, f) = (
-            train.user[r] as usize,
-            train.item[r] as usize,
-            fold[r] as usize,
-        );
+    for ((&u, &i), &f) in train.user.iter().zip(&train.item).zip(&fold) {
+        let (u, i, f) = (u as usize, i as usize, f as usize);
         user_total[u] += 1;
         item_total[i] += 1;
         user_in[u * k + f] += 1;
