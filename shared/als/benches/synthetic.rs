@@ -35,14 +35,32 @@ pub fn ml20m_shaped(n_users: u32, n_items: u32, target_nnz: u64, seed: u64) -> I
     let raw: Vec<f64> = (0..n_users)
         .map(|_| (1.0 - rng.unit()).powf(-1.0 / 1.3) - 1.0)
         .collect();
-    let extra = target_nnz as f64 - 20.0 * n_users as f64;
-    let scale = extra.max(0.0) / raw.iter().sum::<f64>();
+    // Scale the tail so the capped per-user counts add up to the target.
+    let cap = n_items as f64 / 2.0;
+    let total = |scale: f64| {
+        raw.iter()
+            .map(|r| (20.0 + r * scale).round().min(cap))
+            .sum::<f64>()
+    };
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    while total(hi) < target_nnz as f64 && hi < 1e12 {
+        hi *= 2.0;
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if total(mid) < target_nnz as f64 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let scale = hi;
     let mut t = Interactions::with_dims(n_users, n_items);
     // Distinct items per user (MovieLens has no repeated pairs): rejection against a
     // bitset, with a bounded number of attempts for the heaviest users.
     let mut seen = vec![0u64; (n_items as usize).div_ceil(64)];
     for (u, r) in raw.iter().enumerate() {
-        let n = (20.0 + r * scale).round().min(n_items as f64 / 2.0) as usize;
+        let n = (20.0 + r * scale).round().min(cap) as usize;
         seen.fill(0);
         let (mut got, mut tries) = (0, 0);
         while got < n && tries < 50 * n {

@@ -445,11 +445,34 @@ fn solve_exact(
 
 /// `out = (G + λI)·v + Σ (c−1)·(y·v)·y` without forming the matrix.
 #[inline(always)]
-fn apply_a(h: &Half<'_>, idx: &[u32], val: &[f32], lambda: f32, v: &[f32], out: &mut [f32]) {
+fn apply_a(h: &Half<'_>, rows: &Rows<'_>, val: &[f32], lambda: f32, v: &[f32], out: &mut [f32]) {
     let kp = h.kp;
     symv(h.gram, kp, kp, v, out);
     axpy(lambda, v, out);
-    nonzero_pass(h, idx, val, v, out, |c, _, d| (c - 1.0) * d);
+    nonzero_pass(h, rows, val, v, out, |c, _, d| (c - 1.0) * d);
+}
+
+/// Largest gathered copy (floats) of a row's factor rows kept for the CG passes.
+const CG_GATHER_CAP: usize = 1 << 20;
+
+/// The factor rows of one row's nonzeros: either a contiguous gathered copy (read
+/// at random once, then sequentially by every CG pass) or indexed in place (huge rows).
+enum Rows<'r> {
+    Gathered(&'r [f32], usize),
+    Indexed(&'r [f32], &'r [u32], usize),
+}
+
+impl<'r> Rows<'r> {
+    #[inline(always)]
+    fn get(&self, t: usize) -> &'r [f32] {
+        match *self {
+            Rows::Gathered(buf, kp) => &buf[t * kp..(t + 1) * kp],
+            Rows::Indexed(other, idx, kp) => {
+                let j = idx[t] as usize;
+                &other[j * kp..(j + 1) * kp]
+            }
+        }
+    }
 }
 
 /// `out += Σ_t weight(c_t, p_t, y_t·v)·y_t` over the row's nonzeros, four at a time
@@ -458,21 +481,20 @@ fn apply_a(h: &Half<'_>, idx: &[u32], val: &[f32], lambda: f32, v: &[f32], out: 
 #[inline(always)]
 fn nonzero_pass(
     h: &Half<'_>,
-    idx: &[u32],
+    rows: &Rows<'_>,
     val: &[f32],
     v: &[f32],
     out: &mut [f32],
     weight: impl Fn(f32, f32, f32) -> f32,
 ) {
-    let kp = h.kp;
-    let row = |j: u32| &h.other[j as usize * kp..(j as usize + 1) * kp];
-    let quads = idx.len() / 4 * 4;
+    let n = val.len();
+    let quads = n / 4 * 4;
     for t in (0..quads).step_by(4) {
         let ys = [
-            row(idx[t]),
-            row(idx[t + 1]),
-            row(idx[t + 2]),
-            row(idx[t + 3]),
+            rows.get(t),
+            rows.get(t + 1),
+            rows.get(t + 2),
+            rows.get(t + 3),
         ];
         let d = kernels::dot4(ys, v);
         let mut w = [0f32; 4];
@@ -482,8 +504,8 @@ fn nonzero_pass(
         }
         kernels::axpy4(w, ys, out);
     }
-    for t in quads..idx.len() {
-        let yj = row(idx[t]);
+    for t in quads..n {
+        let yj = rows.get(t);
         let (c, pref) = confidence(h.p, val[t]);
         axpy(weight(c, pref, dot(yj, v)), yj, out);
     }
@@ -501,13 +523,26 @@ fn solve_cg(
 ) -> Result<(), String> {
     let kp = h.kp;
     let lambda = row_lambda(h.p, idx.len());
+    let n = idx.len();
+    let rows = if n * kp <= CG_GATHER_CAP {
+        if s.yu.len() < n * kp {
+            s.yu.resize(n * kp, 0.0);
+        }
+        for (t, &j) in idx.iter().enumerate() {
+            s.yu[t * kp..(t + 1) * kp]
+                .copy_from_slice(&h.other[j as usize * kp..(j as usize + 1) * kp]);
+        }
+        Rows::Gathered(&s.yu[..n * kp], kp)
+    } else {
+        Rows::Indexed(h.other, idx, kp)
+    };
     // r = b − A·x, in one pass over the row's nonzeros.
     symv(h.gram, kp, kp, x, &mut s.r);
     for v in s.r.iter_mut() {
         *v = -*v;
     }
     axpy(-lambda, x, &mut s.r);
-    nonzero_pass(h, idx, val, x, &mut s.r, |c, pref, d| {
+    nonzero_pass(h, &rows, val, x, &mut s.r, |c, pref, d| {
         c * pref - (c - 1.0) * d
     });
     s.d.copy_from_slice(&s.r);
@@ -516,7 +551,7 @@ fn solve_cg(
         return Ok(());
     }
     for _ in 0..h.p.cg_steps {
-        apply_a(h, idx, val, lambda, &s.d, &mut s.ad);
+        apply_a(h, &rows, val, lambda, &s.d, &mut s.ad);
         let dad = dot(&s.d, &s.ad);
         if !(dad > 0.0) || !dad.is_finite() {
             return Err(format!(
