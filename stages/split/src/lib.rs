@@ -313,8 +313,8 @@ fn assign_folds(t: &Interactions, k: usize, rng: &mut Xoshiro256) -> (Vec<u8>, V
     let mut item_total = vec![0u32; ni];
     let mut user_in = vec![0u32; nu * k];
     let mut item_in = vec![0u32; ni * k];
-    for r in 0..n {
-        let (u, i, f) = (t.user[r] as usize, t.item[r] as usize, fold[r] as usize);
+    for ((&u, &i), &f) in t.user.iter().zip(&t.item).zip(&fold) {
+        let (u, i, f) = (u as usize, i as usize, f as usize);
         user_total[u] += 1;
         item_total[i] += 1;
         user_in[u * k + f] += 1;
