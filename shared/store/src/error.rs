@@ -102,6 +102,14 @@ pub enum StoreError {
         actual: String,
     },
 
+    /// A raw source file changed while it was being copied into the store, so the copy
+    /// may mix old and new bytes; nothing was recorded.
+    #[error("source file {} changed while it was being read; run again once it is complete", path.display())]
+    SourceChanged {
+        /// The source file.
+        path: PathBuf,
+    },
+
     /// A file-system operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {

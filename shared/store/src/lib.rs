@@ -286,6 +286,21 @@ impl Store {
             }
         };
         drop(out);
+        #[cfg(test)]
+        tests::AFTER_SOURCE_COPY.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook(&canonical)
+            }
+        });
+        // A file still being written (a download, an editor) would give a torn copy.
+        let after =
+            fs::metadata(&canonical).map_err(|e| StoreError::io("stat source file", path, e))?;
+        if size != meta.len() || !stamp_matches(&stamp_of(&meta, id, None), &after) {
+            let _ = fs::remove_file(&tmp);
+            return Err(StoreError::SourceChanged {
+                path: path.to_path_buf(),
+            });
+        }
         if let (Some(expected), Some(actual)) = (&expected_sha, &actual_sha) {
             if expected != actual {
                 let _ = fs::remove_file(&tmp);
@@ -312,16 +327,14 @@ impl Store {
         self.record_source(&id, path, size, url, expected_sha.clone())?;
 
         // Remember the stamp only if the file cannot have changed unnoticed within one
-        // mtime tick while we read it, and only if it did not change during the copy.
-        let after =
-            fs::metadata(&canonical).map_err(|e| StoreError::io("stat source file", path, e))?;
+        // mtime tick while we read it.
         let old_enough = meta
             .modified()
             .ok()
             .and_then(|m| read_started.duration_since(m).ok())
             .is_some_and(|age| age >= RACY_WINDOW);
         let stamp = stamp_of(&meta, id, expected_sha);
-        if old_enough && stamp_matches(&stamp, &after) && size == meta.len() {
+        if old_enough {
             self.put_encoded(&self.sources, "source stamp", &stamp_key, &stamp)?;
         } else {
             self.remove_key(&self.sources, &stamp_key)?;

@@ -5,6 +5,12 @@ use super::*;
 use std::collections::BTreeMap;
 use tempfile::TempDir;
 
+thread_local! {
+    /// Test hook run by `put_source_file` right after copying (to change the file then).
+    pub(crate) static AFTER_SOURCE_COPY: std::cell::RefCell<Option<Box<dyn Fn(&Path)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 const SHORT: Duration = Duration::from_millis(200);
 
 fn open(dir: &TempDir) -> Store {
@@ -1015,5 +1021,37 @@ fn a_waiting_process_says_who_holds_the_lock_then_fails_clearly() {
     assert!(
         stderr.contains("is locked by another alsflow process; gave up after 0.3 s"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_source_file_that_changes_during_the_copy_is_rejected() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let data = dir.path().join("downloading.csv");
+    fs::write(&data, b"1,2\n").unwrap();
+    AFTER_SOURCE_COPY.with(|h| {
+        *h.borrow_mut() = Some(Box::new(|p: &Path| {
+            let mut f = File::options().append(true).open(p).unwrap();
+            f.write_all(b"3,4\n").unwrap();
+        }))
+    });
+    let result = store.put_source_file(&data, None, None);
+    AFTER_SOURCE_COPY.with(|h| *h.borrow_mut() = None);
+    match result {
+        Err(e @ StoreError::SourceChanged { .. }) => {
+            assert!(e.to_string().contains("downloading.csv"), "{e}")
+        }
+        other => panic!("expected SourceChanged, got {other:?}"),
+    }
+    assert!(store.artifacts().unwrap().is_empty(), "nothing recorded");
+    assert!(
+        list_files(&dir.path().join("tmp")).unwrap().is_empty(),
+        "no temp file left"
+    );
+    // Once complete, the file imports normally.
+    assert_eq!(
+        store.put_source_file(&data, None, None).unwrap(),
+        ArtifactId::of(b"1,2\n3,4\n")
     );
 }
