@@ -54,6 +54,14 @@ pub enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Delete objects no run record needs.
     Gc(commands::gc::GcArgs),
+    /// Print the latest test metrics per dataset (model and baselines).
+    Metrics(commands::results::MetricsArgs),
+    /// Write the latest HTML reports into a folder.
+    Report(commands::results::ReportArgs),
+    /// A user's history and recommendations (or everyone's, to Parquet).
+    Recommend(commands::results::RecommendArgs),
+    /// The items most similar to an item.
+    Similar(commands::results::SimilarArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +77,10 @@ fn main() -> ExitCode {
         Command::Export(a) => commands::export::exec(&cli, a),
         Command::Verify(a) => commands::verify::exec(&cli, a),
         Command::Gc(a) => commands::gc::exec(&cli, a),
+        Command::Metrics(a) => commands::results::metrics(&cli, a),
+        Command::Report(a) => commands::results::report(&cli, a),
+        Command::Recommend(a) => commands::results::recommend(&cli, a),
+        Command::Similar(a) => commands::results::similar(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod dag;
 pub mod export;
 pub mod gc;
 pub mod lineage;
+pub mod results;
 pub mod run;
 pub mod show;
 pub mod status;

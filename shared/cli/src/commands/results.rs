@@ -1,0 +1,308 @@
+//! The commands that show results of the latest run: `metrics`, `report`,
+//! `recommend`, `similar`. They read the latest run record of each dataset's
+//! stage (the runner updates it on every run, cached or not) and call the
+//! evaluate crate's library functions.
+
+use crate::common::open_store;
+use crate::Cli;
+use alsflow_als::AlsModel;
+use alsflow_core::table::{IdMap, Interactions};
+use alsflow_core::ArtifactId;
+use alsflow_store::{RunRecord, Store};
+use anyhow::{anyhow, bail, Context};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Datasets that have a recorded run of `stage`, sorted.
+fn datasets_with(store: &Store, stage: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = BTreeSet::new();
+    for run in store.runs()? {
+        if run.stage == stage && store.latest(&run.dataset, stage)?.is_some() {
+            names.insert(run.dataset);
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// The dataset to show: `--dataset`, else the only one with a `stage` run.
+fn pick_dataset(store: &Store, stage: &str, arg: Option<&str>) -> anyhow::Result<String> {
+    if let Some(d) = arg {
+        return Ok(d.to_string());
+    }
+    let all = datasets_with(store, stage)?;
+    match all.len() {
+        0 => bail!(
+            "no {stage} run in the store at {}: run `alsflow run` first",
+            store.root().display()
+        ),
+        1 => Ok(all[0].clone()),
+        _ => bail!(
+            "the store has several datasets ({}): choose one with --dataset",
+            all.join(", ")
+        ),
+    }
+}
+
+/// The latest run record of (dataset, stage).
+fn latest_run(store: &Store, dataset: &str, stage: &str) -> anyhow::Result<RunRecord> {
+    let key = store.latest(dataset, stage)?.ok_or_else(|| {
+        anyhow!(
+            "no {stage} run for dataset '{dataset}' in the store at {}: run `alsflow run` first",
+            store.root().display()
+        )
+    })?;
+    store.run(&key)?.ok_or_else(|| {
+        anyhow!(
+            "the latest {stage} run of '{dataset}' ({}) has no record; run `alsflow run`",
+            key.short()
+        )
+    })
+}
+
+fn named(run: &RunRecord, map_name: &str, name: &str) -> anyhow::Result<ArtifactId> {
+    let map = if map_name == "output" {
+        &run.outputs
+    } else {
+        &run.inputs
+    };
+    map.get(name).copied().ok_or_else(|| {
+        anyhow!(
+            "the {} run of '{}' has no {map_name} '{name}'",
+            run.stage,
+            run.dataset
+        )
+    })
+}
+
+/// What `recommend` and `similar` need: the model and its tables.
+struct Trained {
+    model: AlsModel,
+    train: Interactions,
+    users: IdMap,
+    items: IdMap,
+}
+
+fn load_trained(store: &Store, dataset: &str) -> anyhow::Result<Trained> {
+    let run = latest_run(store, dataset, "train")?;
+    let model = AlsModel::from_bytes(&store.read(&named(&run, "output", "model")?)?)?;
+    let train = Interactions::from_parquet(&store.read(&named(&run, "input", "split.train")?)?)?;
+    let users = IdMap::from_parquet(&store.read(&named(&run, "input", "preprocess.users")?)?)?;
+    let items = IdMap::from_parquet(&store.read(&named(&run, "input", "preprocess.items")?)?)?;
+    Ok(Trained {
+        model,
+        train,
+        users,
+        items,
+    })
+}
+
+/// Arguments of `alsflow metrics`.
+#[derive(clap::Args, Debug)]
+pub struct MetricsArgs {
+    /// Only this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Print `{"<dataset>": {"model": {...}, "popularity": {...}, "random": {...}}}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print the latest test metrics of every dataset (or one).
+pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let datasets = match &args.dataset {
+        Some(d) => vec![d.clone()],
+        None => datasets_with(&store, "evaluate")?,
+    };
+    if datasets.is_empty() {
+        bail!(
+            "no evaluate run in the store at {}: run `alsflow run` first",
+            store.root().display()
+        );
+    }
+    let mut all = serde_json::Map::new();
+    for d in &datasets {
+        let run = latest_run(&store, d, "evaluate")?;
+        let bytes = store.read(&named(&run, "output", "metrics")?)?;
+        all.insert(d.clone(), alsflow_evaluate::metrics_json(&bytes)?);
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Object(all));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (d, systems) in &all {
+        println!("{d}");
+        let Some(systems) = systems.as_object() else {
+            continue;
+        };
+        let mut columns: Vec<String> = Vec::new();
+        for m in systems.values().filter_map(|v| v.as_object()) {
+            for k in m.keys() {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
+                }
+            }
+        }
+        print!("  {:<12}", "system");
+        for c in &columns {
+            print!(" {c:>15}");
+        }
+        println!();
+        for (system, m) in systems {
+            print!("  {system:<12}");
+            for c in &columns {
+                match m.get(c) {
+                    Some(serde_json::Value::Number(n)) if n.is_f64() => {
+                        print!(" {:>15.4}", n.as_f64().unwrap_or(f64::NAN))
+                    }
+                    Some(v) if !v.is_null() => print!(" {:>15}", v.to_string()),
+                    _ => print!(" {:>15}", "-"),
+                }
+            }
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `alsflow report`.
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Output folder: `<DIR>/<dataset>/index.html` (+ SVGs) per dataset and `<DIR>/index.html`.
+    #[arg(long, value_name = "DIR", default_value = "report")]
+    pub out: PathBuf,
+    /// Only this dataset.
+    #[arg(long)]
+    pub dataset: Option<String>,
+}
+
+/// Write the latest HTML report of every dataset (or one) into a folder.
+pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let datasets = match &args.dataset {
+        Some(d) => vec![d.clone()],
+        None => datasets_with(&store, "evaluate")?,
+    };
+    if datasets.is_empty() {
+        bail!(
+            "no evaluate run in the store at {}: run `alsflow run` first",
+            store.root().display()
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut links = String::new();
+    for d in &datasets {
+        let run = latest_run(&store, d, "evaluate")?;
+        let bytes = store.read(&named(&run, "output", "report")?)?;
+        let page = alsflow_evaluate::write_report_dir(&bytes, &args.out.join(d))?;
+        eprintln!("wrote {}", page.display());
+        let esc = alsflow_evaluate::report::escape(d);
+        links.push_str(&format!(
+            "<li><a href=\"{esc}/index.html\">{esc}</a></li>\n"
+        ));
+    }
+    let index = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>alsflow reports</title></head>\n\
+         <body><h1>alsflow reports</h1>\n<ul>\n{links}</ul></body></html>\n"
+    );
+    let top = args.out.join("index.html");
+    std::fs::write(&top, index).with_context(|| format!("cannot write {}", top.display()))?;
+    eprintln!("wrote {}", top.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `alsflow recommend`.
+#[derive(clap::Args, Debug)]
+pub struct RecommendArgs {
+    /// The user's raw id (as in the source data).
+    #[arg(long, value_name = "RAW_ID", required_unless_present = "all")]
+    pub user: Option<String>,
+    /// Recommendations for every user, written to `--out FILE.parquet`.
+    #[arg(long, requires = "out", conflicts_with = "user")]
+    pub all: bool,
+    /// Output Parquet file for `--all`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Number of recommendations.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub n: usize,
+    /// The dataset (needed when the store has several).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show a user's history and recommendations, or write everyone's to Parquet.
+pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let dataset = pick_dataset(&store, "train", args.dataset.as_deref())?;
+    let t = load_trained(&store, &dataset)?;
+    if args.all {
+        let out = args
+            .out
+            .as_ref()
+            .ok_or_else(|| anyhow!("--all needs --out FILE.parquet"))?;
+        let bytes = alsflow_evaluate::recommend_all_parquet(
+            &t.model, &t.train, &t.users, &t.items, args.n,
+        )?;
+        let tmp = out.with_extension("parquet.tmp");
+        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!(
+            "wrote {} ({} users × {} recommendations)",
+            out.display(),
+            t.users.len(),
+            args.n
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let user = args
+        .user
+        .as_deref()
+        .ok_or_else(|| anyhow!("give --user RAW_ID or --all"))?;
+    let recs =
+        alsflow_evaluate::recommend_user(&t.model, &t.train, &t.users, &t.items, user, args.n)
+            .with_context(|| format!("dataset '{dataset}'"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&recs)?);
+    } else {
+        print!("{recs}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `alsflow similar`.
+#[derive(clap::Args, Debug)]
+pub struct SimilarArgs {
+    /// The item's raw id (as in the source data).
+    #[arg(long, value_name = "RAW_ID")]
+    pub item: String,
+    /// Number of similar items.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub n: usize,
+    /// The dataset (needed when the store has several).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show the items most similar to one item (cosine of the item factors).
+pub fn similar(cli: &Cli, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let dataset = pick_dataset(&store, "train", args.dataset.as_deref())?;
+    let t = load_trained(&store, &dataset)?;
+    let sim = alsflow_evaluate::similar(&t.model, &t.items, &args.item, args.n)
+        .with_context(|| format!("dataset '{dataset}'"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&sim)?);
+    } else {
+        print!("{sim}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
