@@ -73,7 +73,7 @@ pub fn init_logging() {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
@@ -106,4 +106,19 @@ pub fn install_panic_hook() {
 /// Resolve an artifact id or unique prefix.
 pub fn resolve(store: &Store, prefix: &str) -> anyhow::Result<alsflow_core::ArtifactId> {
     Ok(store.resolve_prefix(prefix)?)
+}
+
+/// stderr, with any progress bars suspended while a log line is written.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match alsflow_runner::engine::PROGRESS.get() {
+            Some(mp) => mp.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

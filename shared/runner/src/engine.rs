@@ -310,6 +310,10 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The progress bars of this process (created by the first run that shows them), so
+/// a log writer can suspend them while it prints a line.
+pub static PROGRESS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+
 /// The tool version recorded in run records.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -336,7 +340,7 @@ impl Engine {
             None => (0..self.dag.nodes.len()).collect(),
         };
         if opts.progress {
-            self.progress = Some(indicatif::MultiProgress::new());
+            self.progress = Some(PROGRESS.get_or_init(indicatif::MultiProgress::new).clone());
         }
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -804,17 +808,38 @@ struct EngineContext {
     progress: Option<indicatif::MultiProgress>,
 }
 
-struct Bar(indicatif::ProgressBar);
+/// A bar that appears only once its work has taken more than a second, so quick
+/// stages do not flicker.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    multi: indicatif::MultiProgress,
+    created: Instant,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl Bar {
+    fn maybe_show(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.shown.load(Ordering::Relaxed)
+            && self.created.elapsed() > std::time::Duration::from_secs(1)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            self.multi.add(self.bar.clone());
+        }
+    }
+}
 
 impl Progress for Bar {
     fn inc(&self, n: u64) {
-        self.0.inc(n);
+        self.bar.inc(n);
+        self.maybe_show();
     }
     fn set_message(&self, msg: String) {
-        self.0.set_message(msg);
+        self.bar.set_message(msg);
+        self.maybe_show();
     }
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.bar.finish_and_clear();
     }
 }
 
@@ -826,14 +851,21 @@ impl StageContext for EngineContext {
         let Some(mp) = &self.progress else {
             return Box::new(alsflow_core::stage::NoProgress);
         };
-        let bar = mp.add(indicatif::ProgressBar::new(total));
+        // Hidden until `Bar::maybe_show` adds it to the multi-bar after a second.
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(total);
         let style = indicatif::ProgressStyle::with_template(
             "{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix(format!("{}/{} {label}", self.dataset, self.stage));
-        Box::new(Bar(bar))
+        Box::new(Bar {
+            bar,
+            multi: mp.clone(),
+            created: Instant::now(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        })
     }
     fn memo_get(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.store
