@@ -5,9 +5,12 @@ use super::*;
 use std::collections::BTreeMap;
 use tempfile::TempDir;
 
+/// A callback given the source path.
+type PathHook = Box<dyn Fn(&Path)>;
+
 thread_local! {
     /// Test hook run by `put_source_file` right after copying (to change the file then).
-    pub(crate) static AFTER_SOURCE_COPY: std::cell::RefCell<Option<Box<dyn Fn(&Path)>>> =
+    pub(crate) static AFTER_SOURCE_COPY: std::cell::RefCell<Option<PathHook>> =
         const { std::cell::RefCell::new(None) };
 }
 
