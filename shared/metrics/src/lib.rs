@@ -544,7 +544,7 @@ fn count_above_below_impl(cand: &[f64], s: f64) -> (u64, u64) {
 
 /// Up to this many test items per user, candidates are counted by linear passes
 /// (2·|T_u|·|C_u| branch-free compares); above it, by sorting (|C_u| log |C_u|).
-const LINEAR_COUNT_MAX: usize = 24;
+const LINEAR_COUNT_MAX: usize = 128;
 
 /// Per-thread buffers: one score row plus small per-user vectors.
 struct Scratch {
@@ -613,7 +613,7 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
         }
     } else {
         // Many test items: sort the candidates once and binary-search each test score.
-        sc.cand.sort_by(|a, b| a.total_cmp(b));
+        sc.cand.sort_unstable_by(|a, b| a.total_cmp(b));
         for p in 0..nt {
             let s = sc.test_sorted[p];
             greater[p] = n_cand - sc.cand.partition_point(|&c| c <= s) as u64;

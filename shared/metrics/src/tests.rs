@@ -362,7 +362,7 @@ fn ml_100k_rank10_vector_reproduces() {
 fn users_with_many_test_items_match_brute_force() {
     // > LINEAR_COUNT_MAX test items per user exercises the sorting path; coarse
     // factors make ties common.
-    let (nu, ni, rank) = (5u32, 120u32, 2usize);
+    let (nu, ni, rank) = (5u32, 400u32, 2usize);
     let (mut tu, mut ti, mut su, mut si, mut sv) = (vec![], vec![], vec![], vec![], vec![]);
     for u in 0..nu {
         for i in 0..ni {

@@ -3,7 +3,8 @@
 //!
 //! - Inputs: `split.folds` (the training rows with `fold` and `cold` columns; fold j's
 //!   fit part = rows with fold ≠ j, its validation = rows with fold = j and not cold)
-//!   and `split.train` (read only for its index spaces when the folds table lacks them).
+//!   The runner also passes `split.train`; tune does not read it (the folds table
+//!   holds the same rows).
 //! - Grid ([`grid`]): a table axis → values over the `[train]` params
 //!   ([`Params::base`], set by the runner); the default is the seed's 192 points.
 //! - Work sharing: points that differ only in `max_iter` come from one fit, with
@@ -291,7 +292,9 @@ pub fn run_grid(
     let fold_col = folds.fold.as_ref().ok_or_else(|| StageError::BadInput {
         source_name: folds_label.to_string(),
         line: None,
-        message: "the folds table has no 'fold' column".into(),
+        message: "the folds table has no 'fold' column: set split.folds to 2 or more, \
+                  or tune.enabled = false"
+            .into(),
     })?;
     let n_folds = fold_col.iter().copied().max().map_or(0, |m| m as usize + 1);
     if n_folds < 2 {

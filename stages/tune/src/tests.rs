@@ -275,6 +275,16 @@ fn bad_params_are_named() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("rank"), "{e}");
+    let mut no_folds = planted();
+    no_folds.fold = None;
+    no_folds.cold = None;
+    let e = Tune::run(
+        &Params::default(),
+        &inputs(&no_folds),
+        &LocalContext::new("t"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("split.folds to 2 or more"), "{e}");
     let toml_err = serde_json::from_str::<Params>(r#"{"grids": {}}"#).unwrap_err();
     assert!(toml_err.to_string().contains("grids"));
 }
