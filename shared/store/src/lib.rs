@@ -55,7 +55,19 @@
 //! canonical path (size, mtime, ctime, inode): when the stamp is unchanged and the
 //! object is present, the file is not read again. A stamp is only trusted when the
 //! file's mtime was at least two seconds old when it was read, so a write within the
-//! same timestamp tick cannot go unnoticed (git's "racy file" rule).
+//! same timestamp tick cannot go unnoticed (git's "racy file" rule). A file whose stat
+//! changes while it is being copied is refused ([`StoreError::SourceChanged`]) rather
+//! than recorded as a torn copy. When [`Store::read`] finds a stored source copy
+//! damaged, it drops the stamp, so the next import re-reads the file and repairs it.
+//!
+//! # How the crash-safety claims are tested
+//!
+//! The unit tests re-run the test binary as a child process that aborts (after a
+//! sled flush, the worst case) at each named write step of `put`, `put_source_file`,
+//! `record_run`, `gc` and `verify`; the parent then checks that every record names
+//! an intact object and that `verify` + `gc` leave a clean store. A second test
+//! SIGKILLs a child in the middle of a stream of 4 MiB puts. Moving the artifact
+//! record before the object write makes the first test fail.
 //!
 //! Architecture invariant: sled stays behind this API — no sled type appears in a public
 //! signature — and no other crate touches the files under the store root.
