@@ -1058,3 +1058,32 @@ fn a_source_file_that_changes_during_the_copy_is_rejected() {
         ArtifactId::of(b"1,2\n3,4\n")
     );
 }
+
+#[test]
+fn a_real_ratings_file_imports_with_its_blake3_and_reads_back() {
+    let Some(data) = alsflow_core::test_support::shared_data_or_skip("store real ratings import")
+    else {
+        return;
+    };
+    let path = data.join("ml-latest-small/ratings.csv");
+    let bytes = fs::read(&path).expect("read ratings.csv");
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let id = store.put_source_file(&path, None, None).unwrap();
+    assert_eq!(id, ArtifactId::of(&bytes));
+    let info = store
+        .artifact(&id)
+        .unwrap()
+        .unwrap()
+        .source
+        .expect("source info");
+    assert_eq!(
+        (info.size, info.blake3.as_str()),
+        (bytes.len() as u64, id.to_hex().as_str())
+    );
+    assert_eq!(info.path, path.display().to_string());
+    assert_eq!(store.verified_path(&id).unwrap(), store.object_path(&id));
+    assert_eq!(store.read(&id).unwrap(), bytes);
+    // The shared data is old and read-only: the stat stamp is trusted on re-import.
+    assert_eq!(store.known_source_id(&path).unwrap(), Some(id));
+}
