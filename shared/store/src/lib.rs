@@ -121,8 +121,8 @@ pub struct Store {
     db: sled::Db,
     /// Unique suffix for temp file names within this process.
     tmp_counter: AtomicU64,
-    /// `put`s take it shared; `verify` and `gc` take it exclusive, so they never delete
-    /// a temp file or object that a concurrent `put` is about to record.
+    /// `put`s and `record_run` take it shared; `verify` and `gc` take it exclusive, so
+    /// they never delete a temp file, object or record a concurrent writer relies on.
     maintenance: RwLock<()>,
     _lock: ProcessLock,
 }
@@ -488,6 +488,9 @@ impl Store {
     pub fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError as Conflict, TransactionError};
         use sled::Transactional;
+        // Shared with other writers, exclusive of verify/gc, which could otherwise delete
+        // a record between this transaction's check and its commit being relied upon.
+        let _shared = self.shared();
         let run_bytes = codec::encode("run record", run).map_err(|source| StoreError::Record {
             what: "run",
             key: run.label(),
