@@ -559,6 +559,16 @@ fn read_source<'a>(
             "count and rating feedback need a value column",
         ));
     }
+    let used_max = [
+        Some(user),
+        Some(item),
+        value.as_ref().map(|v| v.0),
+        timestamp.as_ref().map(|t| t.0),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
     if partition == 1 && into.timestamp.is_some() != timestamp.is_some() {
         return Err(bad_input(
             label,
@@ -579,7 +589,8 @@ fn read_source<'a>(
             value.map(|v| v.1).unwrap_or_default(),
             timestamp.map(|t| t.1).unwrap_or_default(),
         ],
-        n_fields: n_fields.max(1 + user.max(item)),
+        // Every line must have n_fields fields, so indexing any used column is safe.
+        n_fields: n_fields.max(1 + used_max),
         encoding: params.encoding,
         feedback,
         threshold: params.threshold,

@@ -228,3 +228,28 @@ fn bad_params_are_named() {
     };
     assert!(err(&p, b"1,2,3\n").contains("invalid parameter columns.user"));
 }
+
+#[test]
+fn unsplittable_first_line_is_an_error_not_a_panic() {
+    let p = Params {
+        header: Some(false),
+        columns: Some(Columns {
+            user: ColumnRef::Position(0),
+            item: ColumnRef::Position(1),
+            value: Some(ColumnRef::Position(2)),
+            timestamp: Some(ColumnRef::Position(3)),
+        }),
+        ..csv_params()
+    };
+    let e = err(&p, b"\"1,2\n1,2\n");
+    assert!(
+        e.starts_with("data/ratings.csv:1:") && e.contains("unterminated"),
+        "{e}"
+    );
+    let p = Params {
+        on_bad_row: OnBadRow::Skip,
+        ..p
+    };
+    let e = err(&p, b"\"1,2\n1,2\n");
+    assert!(e.contains("no usable interactions"), "{e}");
+}
