@@ -499,3 +499,26 @@ fn bad_configs_are_one_line_errors_naming_the_key_or_path() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("train.rank"), "{err}");
 }
+
+#[test]
+fn the_store_defaults_to_artifacts_in_the_working_directory_else_alsflow_store() {
+    let env = Env::new();
+    let run = |store_env: Option<&Path>| {
+        let mut c = Command::new(bin());
+        c.args(["run", "evaluate", "--dataset", "fx", "--config"])
+            .arg(env.config())
+            .env_remove("ALSFLOW_STORE")
+            .env_remove("RUST_LOG")
+            .current_dir(env.dir.path());
+        if let Some(s) = store_env {
+            c.env("ALSFLOW_STORE", s);
+        }
+        let o = c.output().expect("run alsflow");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(None);
+    assert!(env.dir.path().join("artifacts/objects").is_dir());
+    let other = env.dir.path().join("elsewhere");
+    run(Some(&other));
+    assert!(other.join("objects").is_dir());
+}

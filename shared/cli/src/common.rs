@@ -26,7 +26,9 @@ pub fn store_dir(cli: &Cli) -> PathBuf {
 
 /// Open the store (waiting up to `--lock-timeout` for another process).
 pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<Store>> {
+    // Absolute, so the store never sees an empty parent of a bare relative name.
     let dir = store_dir(cli);
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
     let timeout = Duration::from_secs_f64(cli.lock_timeout.max(0.0));
     let store = Store::open(&dir, timeout)
         .with_context(|| format!("cannot open the store at {}", dir.display()))?;
