@@ -522,3 +522,40 @@ fn the_store_defaults_to_artifacts_in_the_working_directory_else_alsflow_store()
     run(Some(&other));
     assert!(other.join("objects").is_dir());
 }
+
+#[test]
+fn a_second_process_waits_for_the_store_lock_then_fails_clearly() {
+    let env = Env::new();
+    let text = config_text("")
+        .replace(
+            "users = 200, items = 100, interactions = 3000",
+            "users = 3000, items = 1500, interactions = 150000",
+        )
+        .replace("max_iter = 4", "max_iter = 40");
+    env.write_config(&text);
+    let mut first = env
+        .cmd("s", &["run", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Once the first stage is reported, the first process holds the lock.
+    let stdout = first.stdout.take().expect("stdout");
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+    let o = env.out("s", &["status", "--lock-timeout", "0.3"]);
+    let finished = first.try_wait().expect("try_wait").is_some();
+    let _ = first.kill();
+    let _ = first.wait();
+    if finished {
+        // The first run was too quick to overlap; nothing to check here.
+        eprintln!("lock test: the first run finished before the second started");
+        return;
+    }
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("locked") && err.lines().last().unwrap_or("").starts_with("error: "),
+        "{err}"
+    );
+}
