@@ -476,6 +476,8 @@ struct BranchState {
     reports: BTreeMap<usize, NodeReport>,
     /// Reports of producers rerun because an input of a later node was corrupt.
     repaired: Vec<NodeReport>,
+    /// Repair attempts per node.
+    repairs: BTreeMap<usize, u32>,
 }
 
 impl BranchRunner {
@@ -654,10 +656,20 @@ impl BranchRunner {
                     );
                     idx += 1;
                 }
-                Err(StoreError::Corrupt { .. } | StoreError::Missing { .. })
+                Err(e @ (StoreError::Corrupt { .. } | StoreError::Missing { .. }))
                     if !retried.contains(name) =>
                 {
                     retried.insert(name.clone());
+                    // A repair that does not hold (the disk keeps damaging the object)
+                    // must not loop: give up after a couple of attempts per node.
+                    let attempts = st.repairs.entry(i).or_insert(0);
+                    *attempts += 1;
+                    if *attempts > 2 {
+                        report.status = NodeStatus::Failed(format!(
+                            "input '{name}' is still unreadable after rebuilding it: {e}"
+                        ));
+                        return finish(report, st);
+                    }
                     match src {
                         InputSource::Produced { node, .. } => {
                             let p = &self.dag.nodes[*node];
