@@ -6,6 +6,12 @@
 //! - [`AlsModel`]: the factors, serialisable with the workspace codec.
 //! - [`recommend`], [`recommend_all`], [`similar_items`], [`score_pairs`]: inference.
 //!
+//! Conventions: preference p = 1 when r > 0, else 0; confidence uses |r| (so negative
+//! values are confident zeros, as in `implicit`). `nonnegative = true` always builds the
+//! full normal equations and solves them by NNLS (Lawson–Hanson), whatever `solver` says.
+//! Initial factors are uniform in [0, 0.01) from xoshiro256** seeded by `seed`; rows
+//! without interactions are zero from the start and stay zero.
+//!
 //! Architecture invariant: no I/O here; stages read and write artifacts and call in.
 
 // Index loops are deliberate in the kernels (fixed-width lanes the compiler vectorises),
