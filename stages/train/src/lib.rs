@@ -129,8 +129,12 @@ impl Stage for Train {
             }
         }
         let (p, origin) = match inputs.optional("tune.best_params") {
+            // The tuned params, run with this stage's thread count.
             Some(best) => (
-                alsflow_core::codec::decode::<AlsParams>("tune.best_params", &best.bytes)?,
+                AlsParams {
+                    threads: params.threads,
+                    ..alsflow_core::codec::decode::<AlsParams>("tune.best_params", &best.bytes)?
+                },
                 "tune.best_params",
             ),
             None => (params.clone(), "[train]"),
@@ -139,7 +143,7 @@ impl Stage for Train {
             .map_err(|e| stage_error(e, &train_in.label))?;
         let progress = ctx.progress("train", p.max_iter as u64);
         let start = Instant::now();
-        let model: AlsModel = alsflow_als::fit_with(&matrix, &p, &mut |iter, m| {
+        let mut model: AlsModel = alsflow_als::fit_with(&matrix, &p, &mut |iter, m| {
             progress.inc(1);
             if let Some(l) = m.loss.last() {
                 progress.set_message(format!("iteration {iter}: loss {l:.6e}"));
@@ -148,6 +152,10 @@ impl Stage for Train {
         .map_err(|e| stage_error(e, &train_in.label))?;
         progress.finish();
         let secs = start.elapsed().as_secs_f64();
+        // The thread count is how the model was computed, not part of it: factors are
+        // bit-identical for any value, so the stored params say 0 (all cores) and the
+        // model's artifact id does not depend on the machine's threads.
+        model.params.threads = 0;
 
         let mut out = StageOutputs::new();
         out.add(
@@ -311,7 +319,8 @@ mod tests {
         for name in ["user_factors", "item_factors"] {
             assert_eq!(output(&a, name), output(&b, name), "{name}");
         }
-        // The model records its params (threads included); its factors must agree.
+        // The model's bytes, not only its factors, are the same: threads is not stored.
+        assert_eq!(output(&a, "model"), output(&b, "model"));
         let (ma, mb) = (
             AlsModel::from_bytes(output(&a, "model")).unwrap(),
             AlsModel::from_bytes(output(&b, "model")).unwrap(),
@@ -345,7 +354,8 @@ mod tests {
         );
         let out = Train::run(&params(), &s, &ctx).unwrap();
         let model = AlsModel::from_bytes(output(&out, "model")).unwrap();
-        assert_eq!(model.params, best);
+        // The tuned params, with the thread count left out of the stored model.
+        assert_eq!(model.params, AlsParams { threads: 0, ..best });
         assert_eq!(model.rank, 5);
     }
 

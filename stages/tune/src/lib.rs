@@ -166,10 +166,17 @@ impl TuneOutcome {
         let curve = plots::metric_vs_iter_svg(&self.rows, "roem")
             .map_err(|e| StageError::other(e.to_string()))?;
         out.add("results", Format::Parquet, table);
+        // The thread count is an execution setting, not a choice of the search:
+        // leaving it out keeps best_params (and train downstream) identical across
+        // machines and `threads` values.
+        let best = AlsParams {
+            threads: 0,
+            ..self.best_params().clone()
+        };
         out.add(
             "best_params",
             Format::Bincode,
-            codec::encode("best params", self.best_params())?,
+            codec::encode("best params", &best)?,
         );
         out.add("heatmap", Format::Svg, heat.into_bytes());
         out.add("roem_vs_iter", Format::Svg, curve.into_bytes());
