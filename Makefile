@@ -41,7 +41,9 @@ pipeline: build
 	  $(BIN) run --config pipelines/synthetic.toml; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
+# The end-to-end tests (tests/) run the alsflow binary: build it first.
 test:
+	$(CARGO) build -p alsflow
 	$(CARGO) test --workspace
 
 lint:
