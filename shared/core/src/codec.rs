@@ -32,12 +32,11 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, Co
 
 /// Decode a `T` (named `what` in errors) from `bytes`; trailing bytes are an error.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|e| {
-        CodecError::Decode {
+    let (value, used) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| CodecError::Decode {
             what,
             message: e.to_string(),
-        }
-    })?;
+        })?;
     if used != bytes.len() {
         return Err(CodecError::Decode {
             what,
@@ -61,7 +60,11 @@ mod tests {
 
     #[test]
     fn round_trip_is_exact_and_deterministic() {
-        let v = Sample { a: 7, b: vec![1.5, -2.0], c: "x".into() };
+        let v = Sample {
+            a: 7,
+            b: vec![1.5, -2.0],
+            c: "x".into(),
+        };
         let bytes = encode("sample", &v).unwrap();
         assert_eq!(bytes, encode("sample", &v).unwrap());
         assert_eq!(decode::<Sample>("sample", &bytes).unwrap(), v);
@@ -69,7 +72,11 @@ mod tests {
 
     #[test]
     fn trailing_and_truncated_bytes_are_errors() {
-        let v = Sample { a: 7, b: vec![1.5], c: "x".into() };
+        let v = Sample {
+            a: 7,
+            b: vec![1.5],
+            c: "x".into(),
+        };
         let mut bytes = encode("sample", &v).unwrap();
         bytes.push(0);
         assert!(decode::<Sample>("sample", &bytes).is_err());

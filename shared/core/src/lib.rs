@@ -15,8 +15,8 @@ pub mod table;
 pub mod test_support;
 
 pub use stage::{
-    InputArtifact, OutputArtifact, Progress, StageContext, StageError, StageInputs, StageOutputs,
-    Stage,
+    InputArtifact, OutputArtifact, Progress, Stage, StageContext, StageError, StageInputs,
+    StageOutputs,
 };
 
 use serde::{Deserialize, Serialize};

@@ -12,8 +12,8 @@
 //! give equal bytes (and equal artifact ids).
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray,
-    UInt32Array, UInt8Array,
+    Array, ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+    UInt8Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
@@ -60,8 +60,9 @@ pub fn write_batch(
     metadata: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, TableError> {
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(metadata)))
-        .map_err(pq)?;
+    let mut writer =
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(metadata)))
+            .map_err(pq)?;
     writer.write(batch).map_err(pq)?;
     writer.close().map_err(pq)?;
     Ok(buf)
@@ -69,7 +70,8 @@ pub fn write_batch(
 
 /// Read a whole Parquet file into one batch, plus its key-value metadata.
 pub fn read_batch(bytes: &[u8]) -> Result<(RecordBatch, BTreeMap<String, String>), TableError> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes)).map_err(pq)?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes)).map_err(pq)?;
     let mut metadata = BTreeMap::new();
     if let Some(kv) = builder.metadata().file_metadata().key_value_metadata() {
         for entry in kv {
@@ -88,15 +90,23 @@ pub fn read_batch(bytes: &[u8]) -> Result<(RecordBatch, BTreeMap<String, String>
     Ok((batch, metadata))
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, table: &str, name: &str) -> Result<&'a T, TableError> {
-    let col = batch.column_by_name(name).ok_or_else(|| TableError::Schema {
-        table: table.to_string(),
-        message: format!("missing column '{name}'"),
-    })?;
-    col.as_any().downcast_ref::<T>().ok_or_else(|| TableError::Schema {
-        table: table.to_string(),
-        message: format!("column '{name}' has type {}", col.data_type()),
-    })
+fn column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    table: &str,
+    name: &str,
+) -> Result<&'a T, TableError> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| TableError::Schema {
+            table: table.to_string(),
+            message: format!("missing column '{name}'"),
+        })?;
+    col.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| TableError::Schema {
+            table: table.to_string(),
+            message: format!("column '{name}' has type {}", col.data_type()),
+        })
 }
 
 fn optional_column<'a, T: 'static>(
@@ -136,7 +146,11 @@ pub struct Interactions {
 impl Interactions {
     /// An empty table over the given index spaces.
     pub fn with_dims(n_users: u32, n_items: u32) -> Self {
-        Interactions { n_users, n_items, ..Default::default() }
+        Interactions {
+            n_users,
+            n_items,
+            ..Default::default()
+        }
     }
 
     /// Number of rows.
@@ -236,14 +250,22 @@ impl Interactions {
         Ok(Interactions {
             n_users: dim("n_users")?,
             n_items: dim("n_items")?,
-            user: column::<UInt32Array>(&batch, t, "user_idx")?.values().to_vec(),
-            item: column::<UInt32Array>(&batch, t, "item_idx")?.values().to_vec(),
-            value: column::<Float32Array>(&batch, t, "value")?.values().to_vec(),
-            timestamp: optional_column::<Int64Array>(&batch, t, "timestamp")?.map(|a| a.values().to_vec()),
+            user: column::<UInt32Array>(&batch, t, "user_idx")?
+                .values()
+                .to_vec(),
+            item: column::<UInt32Array>(&batch, t, "item_idx")?
+                .values()
+                .to_vec(),
+            value: column::<Float32Array>(&batch, t, "value")?
+                .values()
+                .to_vec(),
+            timestamp: optional_column::<Int64Array>(&batch, t, "timestamp")?
+                .map(|a| a.values().to_vec()),
             fold: optional_column::<UInt8Array>(&batch, t, "fold")?.map(|a| a.values().to_vec()),
             cold: optional_column::<BooleanArray>(&batch, t, "cold")?
                 .map(|a| (0..a.len()).map(|i| a.value(i)).collect()),
-            partition: optional_column::<UInt8Array>(&batch, t, "partition")?.map(|a| a.values().to_vec()),
+            partition: optional_column::<UInt8Array>(&batch, t, "partition")?
+                .map(|a| a.values().to_vec()),
         })
     }
 }
@@ -318,7 +340,13 @@ impl IdMap {
         let raw_ids = (0..raw.len()).map(|i| raw.value(i).to_string()).collect();
         let titles = optional_column::<StringArray>(&batch, t, "title")?.map(|a| {
             (0..a.len())
-                .map(|i| if a.is_null(i) { None } else { Some(a.value(i).to_string()) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        None
+                    } else {
+                        Some(a.value(i).to_string())
+                    }
+                })
                 .collect()
         });
         Ok(IdMap { raw_ids, titles })
@@ -343,7 +371,11 @@ mod tests {
             partition: None,
         };
         let bytes = t.to_parquet().unwrap();
-        assert_eq!(bytes, t.to_parquet().unwrap(), "writer must be deterministic");
+        assert_eq!(
+            bytes,
+            t.to_parquet().unwrap(),
+            "writer must be deterministic"
+        );
         assert_eq!(Interactions::from_parquet(&bytes).unwrap(), t);
     }
 
