@@ -3,6 +3,7 @@
 use crate::kernels::{self, axpy, dot, padded, symv, syrk_lower};
 use crate::matrix::Compressed;
 use crate::{AlsError, AlsModel, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
+use alsflow_core::rng::Xoshiro256;
 use rayon::prelude::*;
 
 /// Rows solved per parallel task: fixed, so the partition (and with it every
@@ -68,52 +69,6 @@ pub(crate) fn validate(p: &AlsParams) -> Result<(), AlsError> {
     Ok(())
 }
 
-/// SplitMix64, used to seed xoshiro256**.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// xoshiro256** (Blackman & Vigna): small, fast, and ours, so the initial factors
-/// never change with a dependency upgrade.
-struct Xoshiro256 {
-    s: [u64; 4],
-}
-
-impl Xoshiro256 {
-    fn new(seed: u64) -> Self {
-        let mut sm = seed;
-        Xoshiro256 {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
-        }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
-    }
-
-    /// Uniform in [0, 1) with 24 random bits (exact in f32).
-    fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
-    }
-}
-
 /// Initial factors (padded rows): uniform [0, 0.01) for rows with interactions, zero
 /// otherwise. Generated sequentially from one stream, so independent of threads.
 fn init_factors(rng: &mut Xoshiro256, rows: &Compressed, k: usize, kp: usize) -> Vec<f32> {
@@ -168,7 +123,7 @@ fn fit_impl(
             message: e.to_string(),
         })?;
     let (k, kp) = (p.rank, padded(p.rank));
-    let mut rng = Xoshiro256::new(p.seed);
+    let mut rng = Xoshiro256::new(p.seed, 0);
     let mut x = init_factors(&mut rng, &m.by_user, k, kp);
     let mut y = init_factors(&mut rng, &m.by_item, k, kp);
     let mut loss = Vec::new();

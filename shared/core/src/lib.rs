@@ -10,6 +10,7 @@
 //! of the CLI or of any stage in particular.
 
 pub mod codec;
+pub mod rng;
 pub mod stage;
 pub mod table;
 pub mod test_support;

@@ -14,8 +14,9 @@
 //! of near-equal size (like `numpy.array_split` of a permutation); the `folds` table
 //! is the train rows with `fold` and `cold` (the row, validated in its fold, has a
 //! user or item absent from the other folds) columns. Same seed ⇒ same bytes: the
-//! PRNG is a small xoshiro256** in this crate, used sequentially.
+//! PRNG is the workspace's xoshiro256** (`alsflow_core::rng`), used sequentially.
 
+use alsflow_core::rng::Xoshiro256;
 use alsflow_core::table::Interactions;
 use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
 use serde::{Deserialize, Serialize};
@@ -339,44 +340,6 @@ fn shuffle(v: &mut [u32], rng: &mut Xoshiro256) {
     for i in (1..v.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         v.swap(i, j);
-    }
-}
-
-/// xoshiro256** seeded through SplitMix64: small, fast, the same everywhere.
-struct Xoshiro256 {
-    s: [u64; 4],
-}
-
-impl Xoshiro256 {
-    fn new(seed: u64, stream: u64) -> Self {
-        let mut state = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let mut next = || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        Xoshiro256 {
-            s: [next(), next(), next(), next()],
-        }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
-    }
-
-    /// Uniform in `0..n` (multiply-shift; bias < n / 2^64).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::{run_grid, Params};
 use alsflow_als::{fit, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
+use alsflow_core::rng::splitmix64;
 use alsflow_core::stage::LocalContext;
 use alsflow_core::table::Interactions;
 use alsflow_core::{ArtifactId, StageError};
@@ -63,14 +64,6 @@ pub fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions,
         t.value.push(v);
     }
     Ok(t)
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Seeded k-fold assignment of `train`'s rows (a Fisher–Yates permutation split into
