@@ -78,18 +78,14 @@ fn main() {
         matrix.n_items() as f64,
         p.rank as f64,
     );
-    // FLOPs per iteration (both halves): the Gram matrix (2·n·f² each side) plus the
-    // per-row work: CG does `cg_steps` products with Y^T C_u Y (≈ 4·nnz·f + 2·rows·f² per step);
-    // Cholesky builds Y^T (C_u − I) Y (2·nnz·f² summed over both sides... counted once per side)
-    // and factorises f×f per row (f³/3 per row).
+    // FLOPs per iteration (both halves), the counts of shared/als/benches/README.md:
+    // Gram matrices 2·(users+items)·f²; Cholesky: the per-row Σ(c−1)yyᵀ lower triangles
+    // 2·nnz·f(f+1) plus a factorisation of f³/3 per row; CG: (cg_steps+1) products with
+    // the row's system, (users+items)·2f² + 8f·nnz.
     let gram = 2.0 * (users + items) * f * f;
     let per_row = match p.solver {
-        Solver::Cg => {
-            2.0 * p.cg_steps as f64 * (2.0 * nnz * f * 2.0 + (users + items) * 2.0 * f * f)
-        }
-        Solver::Cholesky => {
-            2.0 * (2.0 * nnz * f * f) + (users + items) * (f * f * f / 3.0 + 2.0 * f * f)
-        }
+        Solver::Cg => (p.cg_steps as f64 + 1.0) * ((users + items) * 2.0 * f * f + 8.0 * f * nnz),
+        Solver::Cholesky => 2.0 * nnz * f * (f + 1.0) + (users + items) * f * f * f / 3.0,
     };
     let gflop = (gram + per_row) / 1e9;
     println!(
