@@ -263,11 +263,12 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
                 format!("{k} folds but only {} training rows", train.len()),
             ));
         }
-        let (f, c) = assign_folds(&train, k, &mut Xoshiro256::new(params.seed, 2));
-        let n_cold = c.iter().filter(|&&x| x).count();
-        let mut t = train.clone();
-        t.fold = Some(f);
-        t.cold = Some(c);
+        let order = permutation(train.len(), &mut Xoshiro256::new(params.seed, 2));
+        let t = train.with_folds(&order, k);
+        let n_cold = t
+            .cold
+            .as_ref()
+            .map_or(0, |c| c.iter().filter(|&&x| x).count());
         summary.push(format!(
             "{k} folds of the train rows; {n_cold} validation rows are cold in their fold (user or item absent from its fit part)"
         ));
@@ -292,42 +293,6 @@ fn rows_by_user(t: &Interactions) -> Vec<Vec<u32>> {
         by[u as usize].push(r as u32);
     }
     by
-}
-
-/// Fold of each row (a permutation cut into k near-equal parts, larger parts first)
-/// and whether the row is cold in its fold.
-fn assign_folds(t: &Interactions, k: usize, rng: &mut Xoshiro256) -> (Vec<u8>, Vec<bool>) {
-    let n = t.len();
-    let perm = permutation(n, rng);
-    let mut fold = vec![0u8; n];
-    let (q, rem) = (n / k, n % k);
-    let mut pos = 0;
-    for f in 0..k {
-        let size = q + usize::from(f < rem);
-        for &r in &perm[pos..pos + size] {
-            fold[r as usize] = f as u8;
-        }
-        pos += size;
-    }
-    let (nu, ni) = (t.n_users as usize, t.n_items as usize);
-    let mut user_total = vec![0u32; nu];
-    let mut item_total = vec![0u32; ni];
-    let mut user_in = vec![0u32; nu * k];
-    let mut item_in = vec![0u32; ni * k];
-    for ((&u, &i), &f) in t.user.iter().zip(&t.item).zip(&fold) {
-        let (u, i, f) = (u as usize, i as usize, f as usize);
-        user_total[u] += 1;
-        item_total[i] += 1;
-        user_in[u * k + f] += 1;
-        item_in[i * k + f] += 1;
-    }
-    let cold = (0..n)
-        .map(|r| {
-            let (u, i, f) = (t.user[r] as usize, t.item[r] as usize, fold[r] as usize);
-            user_total[u] == user_in[u * k + f] || item_total[i] == item_in[i * k + f]
-        })
-        .collect();
-    (fold, cold)
 }
 
 fn permutation(n: usize, rng: &mut Xoshiro256) -> Vec<u32> {

@@ -71,49 +71,13 @@ pub fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions,
 /// set on rows whose user or item has no row outside their fold.
 pub fn seeded_folds(train: &Interactions, n_folds: u8, seed: u64) -> Interactions {
     let n = train.len();
-    let mut perm: Vec<usize> = (0..n).collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
     let mut s = seed;
     for i in (1..n).rev() {
         let j = (splitmix64(&mut s) % (i as u64 + 1)) as usize;
-        perm.swap(i, j);
+        order.swap(i, j);
     }
-    let k = n_folds.max(1) as usize;
-    let mut fold = vec![0u8; n];
-    let (base, extra) = (n / k, n % k);
-    let mut pos = 0;
-    for f in 0..k {
-        let len = base + usize::from(f < extra);
-        for &r in &perm[pos..pos + len] {
-            fold[r] = f as u8;
-        }
-        pos += len;
-    }
-    let (nu, ni) = (train.n_users as usize, train.n_items as usize);
-    let mut user_total = vec![0u32; nu];
-    let mut item_total = vec![0u32; ni];
-    let mut user_in = vec![0u32; nu * k];
-    let mut item_in = vec![0u32; ni * k];
-    for ((&u, &i), &f) in train.user.iter().zip(&train.item).zip(&fold) {
-        let (u, i, f) = (u as usize, i as usize, f as usize);
-        user_total[u] += 1;
-        item_total[i] += 1;
-        user_in[u * k + f] += 1;
-        item_in[i * k + f] += 1;
-    }
-    let cold = (0..n)
-        .map(|r| {
-            let (u, i, f) = (
-                train.user[r] as usize,
-                train.item[r] as usize,
-                fold[r] as usize,
-            );
-            user_total[u] == user_in[u * k + f] || item_total[i] == item_in[i * k + f]
-        })
-        .collect();
-    let mut out = train.clone();
-    out.fold = Some(fold);
-    out.cold = Some(cold);
-    out
+    train.with_folds(&order, n_folds.max(1) as usize)
 }
 
 /// Figures of one end-to-end run.
