@@ -105,6 +105,17 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// Write `bytes` to `path` through a temp file beside it and a rename, so a failed or
+/// killed command never leaves a half-written file under the requested name.
+pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 /// Resolve an artifact id or unique prefix.
 pub fn resolve(store: &Store, prefix: &str) -> anyhow::Result<alsflow_core::ArtifactId> {
     Ok(store.resolve_prefix(prefix)?)

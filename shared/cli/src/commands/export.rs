@@ -1,9 +1,9 @@
 //! `alsflow export <id> --out FILE`: .parquet, .csv or .json by extension.
 
-use crate::common::{open_store, resolve};
+use crate::common::{open_store, resolve, write_file_atomically};
 use crate::Cli;
 use alsflow_core::Format;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,10 +63,7 @@ pub fn exec(cli: &Cli, args: &ExportArgs) -> anyhow::Result<ExitCode> {
             args.out.display()
         ),
     };
-    let tmp = args.out.with_extension(format!("{ext}.tmp"));
-    std::fs::write(&tmp, &data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    write_file_atomically(&args.out, &data)?;
     eprintln!("wrote {} ({} bytes)", args.out.display(), data.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,7 @@
 //! stage (the runner updates it on every run, cached or not) and call the
 //! evaluate crate's library functions.
 
-use crate::common::open_store;
+use crate::common::{open_store, write_file_atomically};
 use crate::Cli;
 use alsflow_als::AlsModel;
 use alsflow_core::table::{IdMap, Interactions};
@@ -213,6 +213,32 @@ pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `recommend` and `similar` share: list length, dataset and output format.
+#[derive(clap::Args, Debug)]
+pub struct ViewArgs {
+    /// Length of the list.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub n: usize,
+    /// The dataset (needed when the store has several).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ViewArgs {
+    /// Print `value` as one JSON line or as text.
+    fn print<T: serde::Serialize + std::fmt::Display>(&self, value: &T) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        } else {
+            print!("{value}");
+        }
+        Ok(())
+    }
+}
+
 /// Arguments of `alsflow recommend`.
 #[derive(clap::Args, Debug)]
 pub struct RecommendArgs {
@@ -225,21 +251,15 @@ pub struct RecommendArgs {
     /// Output Parquet file for `--all`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Number of recommendations.
-    #[arg(short = 'n', long, default_value_t = 10)]
-    pub n: usize,
-    /// The dataset (needed when the store has several).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// Number of recommendations, dataset, output format.
+    #[command(flatten)]
+    pub view: ViewArgs,
 }
 
 /// Show a user's history and recommendations, or write everyone's to Parquet.
 pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
-    let dataset = pick_dataset(&store, "train", args.dataset.as_deref())?;
+    let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
     if args.all {
         let out = args
@@ -247,16 +267,18 @@ pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
             .as_ref()
             .ok_or_else(|| anyhow!("--all needs --out FILE.parquet"))?;
         let bytes = alsflow_evaluate::recommend_all_parquet(
-            &t.model, &t.train, &t.users, &t.items, args.n,
+            &t.model,
+            &t.train,
+            &t.users,
+            &t.items,
+            args.view.n,
         )?;
-        let tmp = out.with_extension("parquet.tmp");
-        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+        write_file_atomically(out, &bytes)?;
         eprintln!(
             "wrote {} ({} users × {} recommendations)",
             out.display(),
             t.users.len(),
-            args.n
+            args.view.n
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -265,13 +287,9 @@ pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .ok_or_else(|| anyhow!("give --user RAW_ID or --all"))?;
     let recs =
-        alsflow_evaluate::recommend_user(&t.model, &t.train, &t.users, &t.items, user, args.n)
+        alsflow_evaluate::recommend_user(&t.model, &t.train, &t.users, &t.items, user, args.view.n)
             .with_context(|| format!("dataset '{dataset}'"))?;
-    if args.json {
-        println!("{}", serde_json::to_string(&recs)?);
-    } else {
-        print!("{recs}");
-    }
+    args.view.print(&recs)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -281,28 +299,18 @@ pub struct SimilarArgs {
     /// The item's raw id (as in the source data).
     #[arg(long, value_name = "RAW_ID")]
     pub item: String,
-    /// Number of similar items.
-    #[arg(short = 'n', long, default_value_t = 10)]
-    pub n: usize,
-    /// The dataset (needed when the store has several).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// Number of similar items, dataset, output format.
+    #[command(flatten)]
+    pub view: ViewArgs,
 }
 
 /// Show the items most similar to one item (cosine of the item factors).
 pub fn similar(cli: &Cli, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
-    let dataset = pick_dataset(&store, "train", args.dataset.as_deref())?;
+    let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
-    let sim = alsflow_evaluate::similar(&t.model, &t.items, &args.item, args.n)
+    let sim = alsflow_evaluate::similar(&t.model, &t.items, &args.item, args.view.n)
         .with_context(|| format!("dataset '{dataset}'"))?;
-    if args.json {
-        println!("{}", serde_json::to_string(&sim)?);
-    } else {
-        print!("{sim}");
-    }
+    args.view.print(&sim)?;
     Ok(ExitCode::SUCCESS)
 }
