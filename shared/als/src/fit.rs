@@ -304,6 +304,9 @@ fn solve_rows_avx2(
 
 /// Scratch buffers of one task.
 struct Scratch {
+    /// Per nonzero of the current row: c − 1 and c·p.
+    cm1: Vec<f32>,
+    cp: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
     r: Vec<f32>,
@@ -323,6 +326,8 @@ fn solve_rows_impl<S: Simd>(
     let kp = h.kp;
     let exact = h.p.nonnegative || h.p.solver == Solver::Cholesky;
     let mut s = Scratch {
+        cm1: Vec::new(),
+        cp: Vec::new(),
         a: if exact {
             vec![0f32; kp * kp]
         } else {
@@ -410,10 +415,10 @@ fn solve_exact(
 
 /// `out = (G + λI)·v + Σ (c−1)·(y·v)·y` without forming the matrix.
 #[inline(always)]
-fn apply_a<S: Simd>(
+fn apply_a<S: Simd, R: RowSource>(
     h: &Half<'_>,
-    rows: &Rows<'_>,
-    val: &[f32],
+    rows: &R,
+    cm1: &[f32],
     lambda: f32,
     v: &[f32],
     out: &mut [f32],
@@ -422,83 +427,103 @@ fn apply_a<S: Simd>(
     let kp = h.kp;
     simd.symv(h.gram, kp, kp, v, out);
     simd.axpy(lambda, v, out);
-    nonzero_pass(h, rows, val, v, out, |c, _, d| (c - 1.0) * d, simd);
+    nonzero_pass(rows, cm1, None, v, out, simd);
 }
 
 /// How many rows ahead the gather prefetches.
 const PREFETCH_ROWS: usize = 8;
 
+/// Factor matrices smaller than this (1 MiB) stay in cache: CG reads their rows
+/// in place instead of gathering a copy.
+const GATHER_MIN_FLOATS: usize = 1 << 18;
+
 /// Largest gathered copy (floats) of a row's factor rows kept for the CG passes.
 const CG_GATHER_CAP: usize = 1 << 20;
 
-/// The factor rows of one row's nonzeros: either a contiguous gathered copy (read
-/// at random once, then sequentially by every CG pass) or indexed in place (huge rows).
-enum Rows<'r> {
-    Gathered(&'r [f32], usize),
-    Indexed(&'r [f32], &'r [u32], usize),
+/// The factor rows of one row's nonzeros, by position `t` in the row.
+trait RowSource {
+    fn get(&self, t: usize) -> &[f32];
+    /// Hint that rows `t..t + 8` come next.
+    fn prefetch<S: Simd>(&self, _t: usize, _simd: S) {}
 }
 
-impl<'r> Rows<'r> {
+/// A contiguous gathered copy: read at random once, then sequentially by every pass.
+struct Gathered<'r> {
+    buf: &'r [f32],
+    kp: usize,
+}
+
+impl RowSource for Gathered<'_> {
     #[inline(always)]
-    fn get(&self, t: usize) -> &'r [f32] {
-        match *self {
-            Rows::Gathered(buf, kp) => &buf[t * kp..(t + 1) * kp],
-            Rows::Indexed(other, idx, kp) => {
-                let j = idx[t] as usize;
-                &other[j * kp..(j + 1) * kp]
+    fn get(&self, t: usize) -> &[f32] {
+        &self.buf[t * self.kp..(t + 1) * self.kp]
+    }
+}
+
+/// The rows read in place: small (cache-resident) factor matrices, or huge rows.
+struct Indexed<'r> {
+    other: &'r [f32],
+    idx: &'r [u32],
+    kp: usize,
+    /// Whether to prefetch ahead (the matrix is too large to stay in cache).
+    scattered: bool,
+}
+
+impl RowSource for Indexed<'_> {
+    #[inline(always)]
+    fn get(&self, t: usize) -> &[f32] {
+        let j = self.idx[t] as usize;
+        &self.other[j * self.kp..(j + 1) * self.kp]
+    }
+
+    #[inline(always)]
+    fn prefetch<S: Simd>(&self, t: usize, simd: S) {
+        if self.scattered {
+            for ahead in t + PREFETCH_ROWS..(t + PREFETCH_ROWS + 8).min(self.idx.len()) {
+                simd.prefetch(self.get(ahead));
             }
         }
     }
 }
 
-/// `out += Σ_t weight(c_t, p_t, y_t·v)·y_t` over the row's nonzeros, eight at a
-/// time (eight independent dot products in flight, enough to hide the latency of
-/// the fused multiply-adds, and one sweep over `out` per eight rows); the result
-/// equals the one-at-a-time loop bit for bit.
+/// `out += Σ_t w_t·y_t` over the row's nonzeros with `w_t = cp_t − cm1_t·(y_t·v)`
+/// (given `cp`) or `cm1_t·(y_t·v)`, eight at a time (eight independent dot
+/// products in flight, enough to hide the latency of the fused multiply-adds, and
+/// one sweep over `out` per eight rows); the result equals the one-at-a-time loop
+/// bit for bit.
 #[inline(always)]
-fn nonzero_pass<S: Simd>(
-    h: &Half<'_>,
-    rows: &Rows<'_>,
-    val: &[f32],
+fn nonzero_pass<S: Simd, R: RowSource>(
+    rows: &R,
+    cm1: &[f32],
+    cp: Option<&[f32]>,
     v: &[f32],
     out: &mut [f32],
-    weight: impl Fn(f32, f32, f32) -> f32,
     simd: S,
 ) {
-    let n = val.len();
-    let octs = n / 8 * 8;
-    let indexed = matches!(rows, Rows::Indexed(..));
+    let n = cm1.len();
+    let weight = |t: usize, d: f32| match cp {
+        Some(cp) => cp[t] - cm1[t] * d,
+        None => cm1[t] * d,
+    };
     let mut t = 0;
-    while t < octs {
-        if indexed {
-            // Scattered rows: overlap the cache misses of the next block.
-            for ahead in t + PREFETCH_ROWS..(t + PREFETCH_ROWS + 8).min(n) {
-                simd.prefetch(rows.get(ahead));
-            }
-        }
+    while t + 8 <= n {
+        rows.prefetch(t, simd);
         let ys: [&[f32]; 8] = std::array::from_fn(|q| rows.get(t + q));
-        let d = simd.dot8(ys, v);
-        let w: [f32; 8] = std::array::from_fn(|q| {
-            let (c, pref) = confidence(h.p, val[t + q]);
-            weight(c, pref, d[q])
-        });
-        simd.axpy8(w, ys, out);
+        let c8: &[f32; 8] = cm1[t..t + 8].try_into().expect("eight weights");
+        let p8: Option<&[f32; 8]> = cp.map(|cp| cp[t..t + 8].try_into().expect("eight weights"));
+        simd.pass8(ys, v, c8, p8, out);
         t += 8;
     }
     if n - t >= 4 {
         let ys: [&[f32]; 4] = std::array::from_fn(|q| rows.get(t + q));
         let d = simd.dot4(ys, v);
-        let w: [f32; 4] = std::array::from_fn(|q| {
-            let (c, pref) = confidence(h.p, val[t + q]);
-            weight(c, pref, d[q])
-        });
+        let w: [f32; 4] = std::array::from_fn(|q| weight(t + q, d[q]));
         simd.axpy4(w, ys, out);
         t += 4;
     }
     for t in t..n {
         let yj = rows.get(t);
-        let (c, pref) = confidence(h.p, val[t]);
-        simd.axpy(weight(c, pref, simd.dot(yj, v)), yj, out);
+        simd.axpy(weight(t, simd.dot(yj, v)), yj, out);
     }
 }
 
@@ -514,9 +539,16 @@ fn solve_cg<S: Simd>(
     simd: S,
 ) -> Result<(), String> {
     let kp = h.kp;
-    let lambda = row_lambda(h.p, idx.len());
     let n = idx.len();
-    let rows = if n * kp <= CG_GATHER_CAP {
+    s.cm1.clear();
+    s.cp.clear();
+    for &r in val {
+        let (c, pref) = confidence(h.p, r);
+        s.cm1.push(c - 1.0);
+        s.cp.push(c * pref);
+    }
+    let big = h.other.len() >= GATHER_MIN_FLOATS;
+    if big && n * kp <= CG_GATHER_CAP {
         if s.yu.len() < n * kp {
             s.yu.resize(n * kp, 0.0);
         }
@@ -529,47 +561,78 @@ fn solve_cg<S: Simd>(
             }
             s.yu[t * kp..(t + 1) * kp].copy_from_slice(row(j));
         }
-        Rows::Gathered(&s.yu[..n * kp], kp)
+        let Scratch {
+            cm1,
+            cp,
+            r,
+            d,
+            ad,
+            yu,
+            ..
+        } = s;
+        let rows = Gathered {
+            buf: &yu[..n * kp],
+            kp,
+        };
+        cg_steps(h, &rows, cm1, cp, x, r, d, ad, simd)
     } else {
-        Rows::Indexed(h.other, idx, kp)
-    };
+        let rows = Indexed {
+            other: h.other,
+            idx,
+            kp,
+            scattered: big,
+        };
+        cg_steps(
+            h, &rows, &s.cm1, &s.cp, x, &mut s.r, &mut s.d, &mut s.ad, simd,
+        )
+    }
+}
+
+/// The CG iterations of [`solve_cg`] over the row's factor rows `rows`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn cg_steps<S: Simd, R: RowSource>(
+    h: &Half<'_>,
+    rows: &R,
+    cm1: &[f32],
+    cp: &[f32],
+    x: &mut [f32],
+    r: &mut [f32],
+    d: &mut [f32],
+    ad: &mut [f32],
+    simd: S,
+) -> Result<(), String> {
+    let kp = h.kp;
+    let lambda = row_lambda(h.p, cm1.len());
     // r = b − A·x, in one pass over the row's nonzeros.
-    simd.symv(h.gram, kp, kp, x, &mut s.r);
-    for v in s.r.iter_mut() {
+    simd.symv(h.gram, kp, kp, x, r);
+    for v in r.iter_mut() {
         *v = -*v;
     }
-    simd.axpy(-lambda, x, &mut s.r);
-    nonzero_pass(
-        h,
-        &rows,
-        val,
-        x,
-        &mut s.r,
-        |c, pref, d| c * pref - (c - 1.0) * d,
-        simd,
-    );
-    s.d.copy_from_slice(&s.r);
-    let mut rs_old = simd.dot(&s.r, &s.r);
+    simd.axpy(-lambda, x, r);
+    nonzero_pass(rows, cm1, Some(cp), x, r, simd);
+    d.copy_from_slice(r);
+    let mut rs_old = simd.dot(r, r);
     if rs_old < 1e-20 {
         return Ok(());
     }
     for _ in 0..h.p.cg_steps {
-        apply_a(h, &rows, val, lambda, &s.d, &mut s.ad, simd);
-        let dad = simd.dot(&s.d, &s.ad);
+        apply_a(h, rows, cm1, lambda, d, ad, simd);
+        let dad = simd.dot(d, ad);
         if !(dad > 0.0) || !dad.is_finite() {
             return Err(format!(
                 "conjugate gradient met a non-positive curvature dᵀAd = {dad:e} (the system is singular)"
             ));
         }
         let step = rs_old / dad;
-        simd.axpy(step, &s.d, x);
-        simd.axpy(-step, &s.ad, &mut s.r);
-        let rs_new = simd.dot(&s.r, &s.r);
+        simd.axpy(step, d, x);
+        simd.axpy(-step, ad, r);
+        let rs_new = simd.dot(r, r);
         if rs_new < 1e-20 {
             break;
         }
         let beta = rs_new / rs_old;
-        for (dv, rv) in s.d.iter_mut().zip(&s.r) {
+        for (dv, rv) in d.iter_mut().zip(r.iter()) {
             *dv = beta.mul_add(*dv, *rv);
         }
         rs_old = rs_new;

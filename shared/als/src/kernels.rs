@@ -346,19 +346,44 @@ pub(crate) trait Simd: Copy {
         self.axpy4([w[0], w[1], w[2], w[3]], [x[0], x[1], x[2], x[3]], y);
         self.axpy4([w[4], w[5], w[6], w[7]], [x[4], x[5], x[6], x[7]], y);
     }
+    /// One block of eight nonzeros of a CG pass: `d_q = x_q·v`, then
+    /// `w_q = cp_q − cm1_q·d_q` (with `cp`) or `w_q = cm1_q·d_q`, then `y += Σ w_q·x_q`
+    /// in order, each operation as the scalar code does it.
+    #[inline(always)]
+    fn pass8(
+        self,
+        x: [&[f32]; 8],
+        v: &[f32],
+        cm1: &[f32; 8],
+        cp: Option<&[f32; 8]>,
+        y: &mut [f32],
+    ) {
+        let d = self.dot8(x, v);
+        let w = std::array::from_fn(|q| match cp {
+            Some(cp) => cp[q] - cm1[q] * d[q],
+            None => cm1[q] * d[q],
+        });
+        self.axpy8(w, x, y);
+    }
     /// Hint that `row` will be read soon (no effect on results).
     fn prefetch(self, _row: &[f32]) {}
 
     /// `out = m·x` for a full `n × n` matrix with row stride `ld`, as [`symv`].
     #[inline(always)]
     fn symv(self, m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
-        let quads = n / 4 * 4;
         let row = |i: usize| &m[i * ld..i * ld + n];
-        for i in (0..quads).step_by(4) {
+        let mut i = 0;
+        while i + 8 <= n {
+            let d = self.dot8(std::array::from_fn(|r| row(i + r)), &x[..n]);
+            out[i..i + 8].copy_from_slice(&d);
+            i += 8;
+        }
+        while i + 4 <= n {
             let d = self.dot4([row(i), row(i + 1), row(i + 2), row(i + 3)], &x[..n]);
             out[i..i + 4].copy_from_slice(&d);
+            i += 4;
         }
-        for i in quads..n {
+        for i in i..n {
             out[i] = self.dot(row(i), &x[..n]);
         }
     }
@@ -433,6 +458,27 @@ impl Simd for Avx2 {
         unsafe { x86::axpy8(w, x, y) }
     }
     #[inline(always)]
+    fn pass8(
+        self,
+        x: [&[f32]; 8],
+        v: &[f32],
+        cm1: &[f32; 8],
+        cp: Option<&[f32; 8]>,
+        y: &mut [f32],
+    ) {
+        if v.len().is_multiple_of(LANES) && v.len() == y.len() {
+            // SAFETY: as in `dot`.
+            unsafe { x86::pass8(x, v, cm1, cp, y) }
+        } else {
+            let d = self.dot8(x, v);
+            let w = std::array::from_fn(|q| match cp {
+                Some(cp) => cp[q] - cm1[q] * d[q],
+                None => cm1[q] * d[q],
+            });
+            self.axpy8(w, x, y);
+        }
+    }
+    #[inline(always)]
     fn prefetch(self, row: &[f32]) {
         x86::prefetch(row)
     }
@@ -451,6 +497,39 @@ mod x86 {
         let t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let h = _mm_hadd_ps(t, t);
         _mm_cvtss_f32(h) + _mm_cvtss_f32(_mm_shuffle_ps::<1>(h, h))
+    }
+
+    /// Sums of two accumulators' halves side by side: `[lo(a)+hi(a) | lo(b)+hi(b)]`.
+    #[inline(always)]
+    unsafe fn fold_pair(a: __m256, b: __m256) -> __m256 {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        )
+    }
+
+    /// [`hsum`] of four accumulators at once, lane for lane the same additions.
+    #[inline(always)]
+    unsafe fn hsum4(s: [__m256; 4]) -> [f32; 4] {
+        // [t(s0) | t(s1)] and [t(s2) | t(s3)], t = the four pair sums.
+        let h = _mm256_hadd_ps(fold_pair(s[0], s[1]), fold_pair(s[2], s[3]));
+        // Lanes: s0, s2, s0, s2 | s1, s3, s1, s3.
+        let f = _mm256_hadd_ps(h, h);
+        let mut o = [0f32; 8];
+        _mm256_storeu_ps(o.as_mut_ptr(), f);
+        [o[0], o[4], o[1], o[5]]
+    }
+
+    /// [`hsum`] of eight accumulators at once, lane for lane the same additions.
+    #[inline(always)]
+    unsafe fn hsum8(s: [__m256; 8]) -> [f32; 8] {
+        let h0 = _mm256_hadd_ps(fold_pair(s[0], s[1]), fold_pair(s[2], s[3]));
+        let h1 = _mm256_hadd_ps(fold_pair(s[4], s[5]), fold_pair(s[6], s[7]));
+        // Lanes: s0, s2, s4, s6 | s1, s3, s5, s7.
+        let f = _mm256_hadd_ps(h0, h1);
+        let mut o = [0f32; 8];
+        _mm256_storeu_ps(o.as_mut_ptr(), f);
+        [o[0], o[4], o[1], o[5], o[2], o[6], o[3], o[7]]
     }
 
     #[inline(always)]
@@ -498,7 +577,7 @@ mod x86 {
             }
             c += LANES;
         }
-        let mut out = [hsum(s0), hsum(s1), hsum(s2), hsum(s3)];
+        let mut out = hsum4([s0, s1, s2, s3]);
         for r in 0..4 {
             // The portable code always adds the (possibly empty, 0.0) tail.
             let mut tail = 0f32;
@@ -591,13 +670,14 @@ mod x86 {
             }
             c += LANES;
         }
-        let mut out = [0f32; 8];
+        let mut out = hsum8(s);
         for r in 0..8 {
+            // The portable code always adds the (possibly empty, 0.0) tail.
             let mut tail = 0f32;
             for i in full..n {
                 tail = a[r][i].mul_add(b[i], tail);
             }
-            out[r] = hsum(s[r]) + tail;
+            out[r] += tail;
         }
         out
     }
@@ -645,6 +725,75 @@ mod x86 {
                 v = w[r].mul_add(x[r][i], v);
             }
             y[i] = v;
+        }
+    }
+
+    /// [`Simd::pass8`] for `v` and `y` of the same length, a multiple of [`LANES`]:
+    /// the dot products stay in one register, so the weights are computed eight
+    /// at once.
+    #[inline(always)]
+    pub(super) unsafe fn pass8(
+        x: [&[f32]; 8],
+        v: &[f32],
+        cm1: &[f32; 8],
+        cp: Option<&[f32; 8]>,
+        y: &mut [f32],
+    ) {
+        let n = y.len();
+        debug_assert!(n.is_multiple_of(LANES) && v.len() == n);
+        let x = [
+            &x[0][..n],
+            &x[1][..n],
+            &x[2][..n],
+            &x[3][..n],
+            &x[4][..n],
+            &x[5][..n],
+            &x[6][..n],
+            &x[7][..n],
+        ];
+        let mut s = [_mm256_setzero_ps(); 8];
+        let mut c = 0;
+        while c < n {
+            let bv = _mm256_loadu_ps(v.as_ptr().add(c));
+            for r in 0..8 {
+                s[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x[r].as_ptr().add(c)), bv, s[r]);
+            }
+            c += LANES;
+        }
+        let h0 = _mm256_hadd_ps(fold_pair(s[0], s[1]), fold_pair(s[2], s[3]));
+        let h1 = _mm256_hadd_ps(fold_pair(s[4], s[5]), fold_pair(s[6], s[7]));
+        // Lanes s0, s2, s4, s6 | s1, s3, s5, s7 → s0 … s7; plus the empty tail's 0.0.
+        let d = _mm256_permutevar8x32_ps(
+            _mm256_hadd_ps(h0, h1),
+            _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+        );
+        let d = _mm256_add_ps(d, _mm256_setzero_ps());
+        let cd = _mm256_mul_ps(_mm256_loadu_ps(cm1.as_ptr()), d);
+        let w = match cp {
+            Some(cp) => _mm256_sub_ps(_mm256_loadu_ps(cp.as_ptr()), cd),
+            None => cd,
+        };
+        let mut wa = [0f32; 8];
+        _mm256_storeu_ps(wa.as_mut_ptr(), w);
+        let wv = [
+            _mm256_set1_ps(wa[0]),
+            _mm256_set1_ps(wa[1]),
+            _mm256_set1_ps(wa[2]),
+            _mm256_set1_ps(wa[3]),
+            _mm256_set1_ps(wa[4]),
+            _mm256_set1_ps(wa[5]),
+            _mm256_set1_ps(wa[6]),
+            _mm256_set1_ps(wa[7]),
+        ];
+        let mut c = 0;
+        while c < n {
+            let yp = y.as_mut_ptr().add(c);
+            let mut acc = _mm256_loadu_ps(yp);
+            for r in 0..8 {
+                acc = _mm256_fmadd_ps(wv[r], _mm256_loadu_ps(x[r].as_ptr().add(c)), acc);
+            }
+            _mm256_storeu_ps(yp, acc);
+            c += LANES;
         }
     }
 
@@ -704,6 +853,13 @@ mod tests {
                 Portable.axpy8(w, rows, &mut p);
                 avx.axpy8(w, rows, &mut a);
                 prop_assert_eq!(bits(&p), bits(&a));
+                let (cm1, cp) = ([w[1], w[3], w[0], w[2], w[5], w[4], w[7], w[6]], w);
+                for cp in [Some(&cp), None] {
+                    let (mut p, mut a) = (y0.clone(), y0.clone());
+                    Portable.pass8(rows, b, &cm1, cp, &mut p);
+                    avx.pass8(rows, b, &cm1, cp, &mut a);
+                    prop_assert_eq!(bits(&p), bits(&a));
+                }
                 // The eight-at-once forms are the one-at-a-time loops.
                 let singles: Vec<f32> = rows.iter().map(|r| dot(r, b)).collect();
                 prop_assert_eq!(bits(&singles), bits(&avx.dot8(rows, b)));
