@@ -277,8 +277,10 @@ impl Metrics {
 pub struct EvalSet {
     train: UserItems,
     test: UserItems,
-    catalog: Vec<bool>,
-    catalog_size: usize,
+    /// The catalog's items, ascending; scores are kept in this (compact) order.
+    catalog_items: Vec<u32>,
+    /// Item → its position in `catalog_items` (`u32::MAX` outside the catalog).
+    catalog_pos: Vec<u32>,
     users: Vec<u32>,
 }
 
@@ -296,7 +298,13 @@ impl EvalSet {
         for &i in &train.items {
             catalog[i as usize] = true;
         }
-        let catalog_size = catalog.iter().filter(|&&c| c).count();
+        let catalog_items: Vec<u32> = (0..train.n_items)
+            .filter(|&i| catalog[i as usize])
+            .collect();
+        let mut catalog_pos = vec![u32::MAX; train.n_items as usize];
+        for (c, &i) in catalog_items.iter().enumerate() {
+            catalog_pos[i as usize] = c as u32;
+        }
         let mut users = Vec::new();
         for u in 0..test.n_users {
             let (te, _) = test.row(u);
@@ -314,8 +322,8 @@ impl EvalSet {
         Ok(EvalSet {
             train,
             test,
-            catalog,
-            catalog_size,
+            catalog_items,
+            catalog_pos,
             users,
         })
     }
@@ -332,7 +340,7 @@ impl EvalSet {
 
     /// Items with ≥ 1 training row.
     pub fn catalog_size(&self) -> usize {
-        self.catalog_size
+        self.catalog_items.len()
     }
 
     /// Users with ≥ 1 test row, ascending.
@@ -381,19 +389,22 @@ pub fn evaluate_factors(
             item_factors.len()
         )));
     }
-    // Converted and transposed once so the scoring loop reads f64 contiguously.
-    let mut items_t = vec![0.0f64; ni * rank];
-    for (j, row) in item_factors.chunks_exact(rank.max(1)).enumerate().take(ni) {
+    // Converted and transposed once (catalog items only) so the scoring loop reads
+    // f64 contiguously.
+    let nc = set.catalog_items.len();
+    let mut items_t = vec![0.0f64; nc * rank];
+    for (c, &j) in set.catalog_items.iter().enumerate() {
+        let row = &item_factors[j as usize * rank..(j as usize + 1) * rank];
         for (f, &v) in row.iter().enumerate() {
-            items_t[f * ni + j] = v as f64;
+            items_t[f * nc + c] = v as f64;
         }
     }
-    evaluate_scorer(set, k, |u, scores| {
+    evaluate_compact(set, k, |u, scores| {
         let x: Vec<f64> = user_factors[u as usize * rank..(u as usize + 1) * rank]
             .iter()
             .map(|&v| v as f64)
             .collect();
-        score_row(&x, &items_t, ni, scores);
+        score_row(&x, &items_t, nc, scores);
     })
 }
 
@@ -449,15 +460,37 @@ pub fn evaluate_scorer<F>(set: &EvalSet, k: usize, score: F) -> Result<Metrics, 
 where
     F: Fn(u32, &mut [f64]) + Sync,
 {
+    let ni = set.train.n_items as usize;
+    evaluate_compact(set, k, |u, compact| {
+        thread_local! {
+            static FULL: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        FULL.with_borrow_mut(|full| {
+            full.resize(ni, 0.0);
+            score(u, full);
+            for (c, &j) in compact.iter_mut().zip(&set.catalog_items) {
+                *c = full[j as usize];
+            }
+        })
+    })
+}
+
+/// [`evaluate_scorer`] with `score(u, scores)` filling the catalog items' scores
+/// only, in catalog order.
+fn evaluate_compact<F>(set: &EvalSet, k: usize, score: F) -> Result<Metrics, MetricsError>
+where
+    F: Fn(u32, &mut [f64]) + Sync,
+{
     if k == 0 {
         return Err(MetricsError::ZeroK);
     }
     let ni = set.train.n_items as usize;
+    let nc = set.catalog_items.len();
     let per_block: Vec<Vec<(UserSums, Vec<u32>)>> = set
         .users
         .par_chunks(BLOCK)
         .map(|block| {
-            let mut scratch = Scratch::new(ni);
+            let mut scratch = Scratch::new(nc);
             block
                 .iter()
                 .map(|&u| {
@@ -506,10 +539,10 @@ where
         } else {
             total.auc / n_auc as f64
         },
-        coverage: if set.catalog_size == 0 {
+        coverage: if nc == 0 {
             f64::NAN
         } else {
-            covered.iter().filter(|&&c| c).count() as f64 / set.catalog_size as f64
+            covered.iter().filter(|&&c| c).count() as f64 / nc as f64
         },
         users_evaluated: n_users,
         test_interactions: total.n_test,
@@ -548,26 +581,32 @@ const LINEAR_COUNT_MAX: usize = 128;
 
 /// Per-thread buffers: one score row plus small per-user vectors.
 struct Scratch {
+    /// Scores of the catalog items, in catalog order.
     scores: Vec<f64>,
     /// Test scores sorted ascending, with counts derived from them.
     test_sorted: Vec<f64>,
-    /// Candidate scores in item order (sorted in place for users with many test items).
+    /// Catalog positions of the user's training items, ascending.
+    train_pos: Vec<u32>,
+    /// Candidate scores (only built, and sorted, for users with many test items).
     cand: Vec<f64>,
+    /// Top-k (score, catalog position), best first.
     top: Vec<(f64, u32)>,
 }
 
 impl Scratch {
-    fn new(n_items: usize) -> Self {
+    fn new(n_catalog: usize) -> Self {
         Scratch {
-            scores: vec![0.0; n_items],
+            scores: vec![0.0; n_catalog],
             test_sorted: Vec::new(),
-            cand: Vec::with_capacity(n_items),
+            train_pos: Vec::new(),
+            cand: Vec::new(),
             top: Vec::new(),
         }
     }
 }
 
-/// `a` ranks before `b` in a top-k list: higher score, then lower item index.
+/// `a` ranks before `b` in a top-k list: higher score, then lower item index
+/// (catalog positions are in item order).
 fn before(a: (f64, u32), b: (f64, u32)) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
 }
@@ -576,43 +615,65 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
     let (train_items, _) = set.train.row(u);
     let (test_items, test_values) = set.test.row(u);
     let scores = &sc.scores;
+    let nc = scores.len();
     let nt = test_items.len();
+    let pos = |i: u32| set.catalog_pos[i as usize] as usize;
+    // Every training item is in the catalog; candidates are the rest of it.
+    sc.train_pos.clear();
+    sc.train_pos
+        .extend(train_items.iter().map(|&i| pos(i) as u32));
+    let n_cand = (nc - train_items.len()) as u64;
 
     // Test scores sorted ascending; for each, the candidates scored above and below.
     sc.test_sorted.clear();
     sc.test_sorted
-        .extend(test_items.iter().map(|&i| scores[i as usize]));
+        .extend(test_items.iter().map(|&i| scores[pos(i)]));
     sc.test_sorted.sort_by(|a, b| a.total_cmp(b));
+
+    // Top-k over the candidates, scanning the runs between training items. In
+    // catalog (= item) order a later candidate with an equal score never ranks
+    // before an earlier one, so once the list is full only a strictly higher
+    // score enters.
     sc.top.clear();
-    sc.cand.clear();
-    let mut tr = train_items.iter().peekable();
-    for (j, &s) in scores.iter().enumerate() {
-        if !set.catalog[j] {
-            continue;
+    let mut start = 0usize;
+    for end in sc.train_pos.iter().map(|&q| q as usize).chain([nc]) {
+        for (c, &s) in scores.iter().enumerate().take(end).skip(start) {
+            if sc.top.len() < k || s > sc.top[k - 1].0 {
+                let cand = (s, c as u32);
+                let at = sc.top.partition_point(|&t| before(t, cand));
+                sc.top.insert(at, cand);
+                sc.top.truncate(k);
+            }
         }
-        if tr.peek().is_some_and(|&&t| t as usize == j) {
-            tr.next();
-            continue;
-        }
-        sc.cand.push(s);
-        // Top-k: insertion into a sorted buffer; most candidates fail the first test.
-        let cand = (s, j as u32);
-        if sc.top.len() < k || before(cand, sc.top[sc.top.len() - 1]) {
-            let pos = sc.top.partition_point(|&t| before(t, cand));
-            sc.top.insert(pos, cand);
-            sc.top.truncate(k);
-        }
+        start = end + 1;
     }
-    let n_cand = sc.cand.len() as u64;
+
     let mut greater = vec![0u64; nt];
     let mut less = vec![0u64; nt];
     if nt <= LINEAR_COUNT_MAX {
-        // Few test items: branch-free counting passes, which the compiler vectorises.
+        // Few test items: branch-free counting passes over the whole catalog (which
+        // the compiler vectorises), less the training items' share.
         for p in 0..nt {
-            (greater[p], less[p]) = count_above_below(&sc.cand, sc.test_sorted[p]);
+            let t = sc.test_sorted[p];
+            let (mut g, mut l) = count_above_below(scores, t);
+            for &q in &sc.train_pos {
+                let s = scores[q as usize];
+                g -= u64::from(s > t);
+                l -= u64::from(s < t);
+            }
+            (greater[p], less[p]) = (g, l);
         }
     } else {
         // Many test items: sort the candidates once and binary-search each test score.
+        sc.cand.clear();
+        let mut tr = sc.train_pos.iter().peekable();
+        for (c, &s) in scores.iter().enumerate() {
+            if tr.peek().is_some_and(|&&q| q as usize == c) {
+                tr.next();
+                continue;
+            }
+            sc.cand.push(s);
+        }
         sc.cand.sort_unstable_by(|a, b| a.total_cmp(b));
         for p in 0..nt {
             let s = sc.test_sorted[p];
@@ -627,7 +688,7 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
     };
     // ROEM: per test item in item order (value weights follow the item).
     for (&i, &r) in test_items.iter().zip(test_values) {
-        let s = scores[i as usize];
+        let s = scores[pos(i)];
         let p = sc.test_sorted.partition_point(|&t| t < s);
         let rank = if n_cand > 1 {
             greater[p] as f64 / (n_cand - 1) as f64
@@ -654,10 +715,15 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
         out.has_auc = true;
     }
     // Top-k metrics.
+    let top: Vec<u32> = sc
+        .top
+        .iter()
+        .map(|&(_, c)| set.catalog_items[c as usize])
+        .collect();
     let mut hits = 0.0;
     let mut dcg = 0.0;
-    for (n, &(_, j)) in sc.top.iter().enumerate() {
-        if test_items.binary_search(&j).is_ok() {
+    for (n, j) in top.iter().enumerate() {
+        if test_items.binary_search(j).is_ok() {
             hits += 1.0;
             out.ap += hits / (n + 1) as f64;
             dcg += 1.0 / ((n + 2) as f64).log2();
@@ -669,7 +735,6 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
     out.ap /= m as f64;
     let idcg: f64 = (1..=m).map(|n| 1.0 / ((n + 1) as f64).log2()).sum();
     out.ndcg = dcg / idcg;
-    let top = sc.top.iter().map(|&(_, j)| j).collect();
     (out, top)
 }
 
