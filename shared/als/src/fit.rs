@@ -508,16 +508,36 @@ fn nonzero_pass<S: Simd, R: RowSource>(
     let mut t = 0;
     while t + 8 <= n {
         rows.prefetch(t, simd);
-        let ys: [&[f32]; 8] = std::array::from_fn(|q| rows.get(t + q));
+        // Spelled out: `array::from_fn` is not always inlined here.
+        let ys = [
+            rows.get(t),
+            rows.get(t + 1),
+            rows.get(t + 2),
+            rows.get(t + 3),
+            rows.get(t + 4),
+            rows.get(t + 5),
+            rows.get(t + 6),
+            rows.get(t + 7),
+        ];
         let c8: &[f32; 8] = cm1[t..t + 8].try_into().expect("eight weights");
         let p8: Option<&[f32; 8]> = cp.map(|cp| cp[t..t + 8].try_into().expect("eight weights"));
         simd.pass8(ys, v, c8, p8, out);
         t += 8;
     }
     if n - t >= 4 {
-        let ys: [&[f32]; 4] = std::array::from_fn(|q| rows.get(t + q));
+        let ys = [
+            rows.get(t),
+            rows.get(t + 1),
+            rows.get(t + 2),
+            rows.get(t + 3),
+        ];
         let d = simd.dot4(ys, v);
-        let w: [f32; 4] = std::array::from_fn(|q| weight(t + q, d[q]));
+        let w = [
+            weight(t, d[0]),
+            weight(t + 1, d[1]),
+            weight(t + 2, d[2]),
+            weight(t + 3, d[3]),
+        ];
         simd.axpy4(w, ys, out);
         t += 4;
     }

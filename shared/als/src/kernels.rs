@@ -374,7 +374,17 @@ pub(crate) trait Simd: Copy {
         let row = |i: usize| &m[i * ld..i * ld + n];
         let mut i = 0;
         while i + 8 <= n {
-            let d = self.dot8(std::array::from_fn(|r| row(i + r)), &x[..n]);
+            let rows = [
+                row(i),
+                row(i + 1),
+                row(i + 2),
+                row(i + 3),
+                row(i + 4),
+                row(i + 5),
+                row(i + 6),
+                row(i + 7),
+            ];
+            let d = self.dot8(rows, &x[..n]);
             out[i..i + 8].copy_from_slice(&d);
             i += 8;
         }

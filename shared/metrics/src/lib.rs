@@ -587,6 +587,8 @@ struct Scratch {
     test_sorted: Vec<f64>,
     /// Catalog positions of the user's training items, ascending.
     train_pos: Vec<u32>,
+    /// Their scores, ascending.
+    train_sorted: Vec<f64>,
     /// Candidate scores (only built, and sorted, for users with many test items).
     cand: Vec<f64>,
     /// Top-k (score, catalog position), best first.
@@ -599,6 +601,7 @@ impl Scratch {
             scores: vec![0.0; n_catalog],
             test_sorted: Vec::new(),
             train_pos: Vec::new(),
+            train_sorted: Vec::new(),
             cand: Vec::new(),
             top: Vec::new(),
         }
@@ -609,6 +612,19 @@ impl Scratch {
 /// (catalog positions are in item order).
 fn before(a: (f64, u32), b: (f64, u32)) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+/// Offer candidate `(s, c)` to the top-`k` list `top` (best first). Candidates come
+/// in catalog (= item) order, so a later one with an equal score never ranks
+/// before an earlier one: once the list is full only a strictly higher score enters.
+#[inline(always)]
+fn offer(top: &mut Vec<(f64, u32)>, k: usize, s: f64, c: u32) {
+    if top.len() < k || s > top[k - 1].0 {
+        let cand = (s, c);
+        let at = top.partition_point(|&t| before(t, cand));
+        top.insert(at, cand);
+        top.truncate(k);
+    }
 }
 
 fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums, Vec<u32>) {
@@ -622,7 +638,8 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
     sc.train_pos.clear();
     sc.train_pos
         .extend(train_items.iter().map(|&i| pos(i) as u32));
-    let n_cand = (nc - train_items.len()) as u64;
+    let nt_train = train_items.len() as u64;
+    let n_cand = nc as u64 - nt_train;
 
     // Test scores sorted ascending; for each, the candidates scored above and below.
     sc.test_sorted.clear();
@@ -630,23 +647,37 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
         .extend(test_items.iter().map(|&i| scores[pos(i)]));
     sc.test_sorted.sort_by(|a, b| a.total_cmp(b));
 
-    // Top-k over the candidates, scanning the runs between training items. In
-    // catalog (= item) order a later candidate with an equal score never ranks
-    // before an earlier one, so once the list is full only a strictly higher
-    // score enters.
+    // Top-k over the candidates, scanning the runs between training items.
     sc.top.clear();
     let mut start = 0usize;
     for end in sc.train_pos.iter().map(|&q| q as usize).chain([nc]) {
-        for (c, &s) in scores.iter().enumerate().take(end).skip(start) {
-            if sc.top.len() < k || s > sc.top[k - 1].0 {
-                let cand = (s, c as u32);
-                let at = sc.top.partition_point(|&t| before(t, cand));
-                sc.top.insert(at, cand);
-                sc.top.truncate(k);
+        let run = &scores[start..end];
+        // Blocks of eight are skipped with one branch-free test once the list is full.
+        let mut blocks = run.chunks_exact(8);
+        let mut at = start;
+        for block in &mut blocks {
+            let full = sc.top.len() == k;
+            if !full
+                || block
+                    .iter()
+                    .fold(false, |any, &s| any | (s > sc.top[k - 1].0))
+            {
+                for (c, &s) in (at..).zip(block) {
+                    offer(&mut sc.top, k, s, c as u32);
+                }
             }
+            at += 8;
+        }
+        for (c, &s) in (at..).zip(blocks.remainder()) {
+            offer(&mut sc.top, k, s, c as u32);
         }
         start = end + 1;
     }
+    // The training items' scores, sorted, to take them out of the catalog counts.
+    sc.train_sorted.clear();
+    sc.train_sorted
+        .extend(sc.train_pos.iter().map(|&q| scores[q as usize]));
+    sc.train_sorted.sort_by(|a, b| a.total_cmp(b));
 
     let mut greater = vec![0u64; nt];
     let mut less = vec![0u64; nt];
@@ -655,13 +686,10 @@ fn user_metrics(set: &EvalSet, u: u32, k: usize, sc: &mut Scratch) -> (UserSums,
         // the compiler vectorises), less the training items' share.
         for p in 0..nt {
             let t = sc.test_sorted[p];
-            let (mut g, mut l) = count_above_below(scores, t);
-            for &q in &sc.train_pos {
-                let s = scores[q as usize];
-                g -= u64::from(s > t);
-                l -= u64::from(s < t);
-            }
-            (greater[p], less[p]) = (g, l);
+            let (g, l) = count_above_below(scores, t);
+            let train_above = nt_train - sc.train_sorted.partition_point(|&s| s <= t) as u64;
+            let train_below = sc.train_sorted.partition_point(|&s| s < t) as u64;
+            (greater[p], less[p]) = (g - train_above, l - train_below);
         }
     } else {
         // Many test items: sort the candidates once and binary-search each test score.
