@@ -52,6 +52,7 @@ lint:
 
 bench:
 	$(CARGO) bench --workspace
+	$(CARGO) bench -p alsflow-als --features compare-dense --bench dense_kernels
 
 bench-compare:
 	bash benches/compare.sh

@@ -357,7 +357,7 @@ fn solve_rows_impl<S: Simd>(
             continue;
         }
         let res = if exact {
-            solve_exact(h, idx, val, x, &mut s)
+            solve_exact(h, idx, val, x, &mut s, simd)
         } else {
             solve_cg(h, idx, val, x, &mut s, simd)
         };
@@ -372,12 +372,13 @@ fn solve_rows_impl<S: Simd>(
 /// Build A = G + Σ (c−1)·y·yᵀ + λI (lower triangle) and b = Σ c·p·y, then solve
 /// exactly (Cholesky) or under x ≥ 0 (NNLS).
 #[inline(always)]
-fn solve_exact(
+fn solve_exact<S: Simd>(
     h: &Half<'_>,
     idx: &[u32],
     val: &[f32],
     x: &mut [f32],
     s: &mut Scratch,
+    simd: S,
 ) -> Result<(), String> {
     let (k, kp) = (h.k, h.kp);
     s.a.copy_from_slice(h.gram);
@@ -405,8 +406,8 @@ fn solve_exact(
     if h.p.nonnegative {
         kernels::nnls(&s.a, kp, k, &s.b, x)?;
     } else {
-        kernels::cholesky(&mut s.a, kp, k)?;
-        kernels::cholesky_solve(&s.a, kp, k, &mut s.b);
+        kernels::cholesky(&mut s.a, kp, k, simd)?;
+        kernels::cholesky_solve(&s.a, kp, k, &mut s.b, simd);
         x[..k].copy_from_slice(&s.b[..k]);
     }
     x[k..].fill(0.0);

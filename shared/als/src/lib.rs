@@ -18,6 +18,9 @@
 // and `!(x > 0.0)` deliberately also catches NaN.
 #![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
 
+#[cfg(feature = "compare-dense")]
+#[doc(hidden)]
+pub mod dense_bench;
 mod error;
 mod fit;
 mod kernels;
