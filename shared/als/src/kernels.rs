@@ -584,38 +584,78 @@ mod x86 {
         hsum(acc) + tail
     }
 
+    /// The eight-lane accumulators of `R` dot products `a[r]·b` over the first
+    /// `full` elements (a multiple of [`LANES`], at most every length).
     #[inline(always)]
-    pub(super) unsafe fn dot4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
-        let n = b.len();
-        let a = [&a[0][..n], &a[1][..n], &a[2][..n], &a[3][..n]];
-        let full = n / LANES * LANES;
-        let (mut s0, mut s1, mut s2, mut s3) = (
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-        );
+    unsafe fn accumulate<const R: usize>(a: [&[f32]; R], b: &[f32], full: usize) -> [__m256; R] {
+        assert!(full <= b.len() && a.iter().all(|r| full <= r.len()));
+        let mut s = [_mm256_setzero_ps(); R];
         let mut c = 0;
         while c < full {
-            // SAFETY: c + LANES ≤ full ≤ n, and every slice has length n.
-            unsafe {
-                let bv = _mm256_loadu_ps(b.as_ptr().add(c));
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a[0].as_ptr().add(c)), bv, s0);
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a[1].as_ptr().add(c)), bv, s1);
-                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a[2].as_ptr().add(c)), bv, s2);
-                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a[3].as_ptr().add(c)), bv, s3);
+            let bv = _mm256_loadu_ps(b.as_ptr().add(c));
+            for r in 0..R {
+                s[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a[r].as_ptr().add(c)), bv, s[r]);
             }
             c += LANES;
         }
-        let mut out = hsum4([s0, s1, s2, s3]);
-        for r in 0..4 {
-            // The portable code always adds the (possibly empty, 0.0) tail.
+        s
+    }
+
+    /// Add each row's scalar tail (elements `full..n`, as the portable code does,
+    /// 0.0 when there are none) to its reduced sum.
+    #[inline(always)]
+    fn add_tails<const R: usize>(out: &mut [f32; R], a: [&[f32]; R], b: &[f32], full: usize) {
+        for r in 0..R {
             let mut tail = 0f32;
-            for i in full..n {
+            for i in full..b.len() {
                 tail = a[r][i].mul_add(b[i], tail);
             }
             out[r] += tail;
         }
+    }
+
+    /// `y += Σ_r w_r·x_r` over the first `full` elements, each element taking the
+    /// updates in order r = 0, 1, …
+    #[inline(always)]
+    unsafe fn update<const R: usize>(w: [__m256; R], x: [&[f32]; R], y: &mut [f32], full: usize) {
+        assert!(full <= y.len() && x.iter().all(|r| full <= r.len()));
+        let mut c = 0;
+        while c < full {
+            let yp = y.as_mut_ptr().add(c);
+            let mut v = _mm256_loadu_ps(yp);
+            for r in 0..R {
+                v = _mm256_fmadd_ps(w[r], _mm256_loadu_ps(x[r].as_ptr().add(c)), v);
+            }
+            _mm256_storeu_ps(yp, v);
+            c += LANES;
+        }
+    }
+
+    /// The scalar elements `full..` of [`update`].
+    #[inline(always)]
+    fn update_tail<const R: usize>(w: [f32; R], x: [&[f32]; R], y: &mut [f32], full: usize) {
+        for i in full..y.len() {
+            let mut v = y[i];
+            for r in 0..R {
+                v = w[r].mul_add(x[r][i], v);
+            }
+            y[i] = v;
+        }
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn dot4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+        let full = b.len() / LANES * LANES;
+        let mut out = hsum4(accumulate(a, b, full));
+        add_tails(&mut out, a, b, full);
+        out
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn dot8(a: [&[f32]; 8], b: &[f32]) -> [f32; 8] {
+        let full = b.len() / LANES * LANES;
+        let mut out = hsum8(accumulate(a, b, full));
+        add_tails(&mut out, a, b, full);
         out
     }
 
@@ -623,139 +663,22 @@ mod x86 {
     pub(super) unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
         let n = x.len().min(y.len());
         let full = n / LANES * LANES;
-        let av = _mm256_set1_ps(a);
-        let mut c = 0;
-        while c < full {
-            // SAFETY: c + LANES ≤ full ≤ n ≤ both lengths.
-            unsafe {
-                let yp = y.as_mut_ptr().add(c);
-                let v =
-                    _mm256_fmadd_ps(av, _mm256_loadu_ps(x.as_ptr().add(c)), _mm256_loadu_ps(yp));
-                _mm256_storeu_ps(yp, v);
-            }
-            c += LANES;
-        }
-        for i in full..n {
-            y[i] = a.mul_add(x[i], y[i]);
-        }
+        update([_mm256_set1_ps(a)], [x], y, full);
+        update_tail([a], [x], &mut y[..n], full);
     }
 
     #[inline(always)]
     pub(super) unsafe fn axpy4(w: [f32; 4], x: [&[f32]; 4], y: &mut [f32]) {
-        let n = y.len();
-        let x = [&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]];
-        let full = n / LANES * LANES;
-        let wv = [
-            _mm256_set1_ps(w[0]),
-            _mm256_set1_ps(w[1]),
-            _mm256_set1_ps(w[2]),
-            _mm256_set1_ps(w[3]),
-        ];
-        let mut c = 0;
-        while c < full {
-            // SAFETY: c + LANES ≤ full ≤ n, and every slice has length n.
-            unsafe {
-                let yp = y.as_mut_ptr().add(c);
-                let mut v = _mm256_loadu_ps(yp);
-                v = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(x[0].as_ptr().add(c)), v);
-                v = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(x[1].as_ptr().add(c)), v);
-                v = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(x[2].as_ptr().add(c)), v);
-                v = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(x[3].as_ptr().add(c)), v);
-                _mm256_storeu_ps(yp, v);
-            }
-            c += LANES;
-        }
-        for i in full..n {
-            let mut v = y[i];
-            for q in 0..4 {
-                v = w[q].mul_add(x[q][i], v);
-            }
-            y[i] = v;
-        }
-    }
-
-    #[inline(always)]
-    pub(super) unsafe fn dot8(a: [&[f32]; 8], b: &[f32]) -> [f32; 8] {
-        let n = b.len();
-        let a = [
-            &a[0][..n],
-            &a[1][..n],
-            &a[2][..n],
-            &a[3][..n],
-            &a[4][..n],
-            &a[5][..n],
-            &a[6][..n],
-            &a[7][..n],
-        ];
-        let full = n / LANES * LANES;
-        let mut s = [_mm256_setzero_ps(); 8];
-        let mut c = 0;
-        while c < full {
-            // SAFETY: c + LANES ≤ full ≤ n, and every slice has length n.
-            unsafe {
-                let bv = _mm256_loadu_ps(b.as_ptr().add(c));
-                for r in 0..8 {
-                    s[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a[r].as_ptr().add(c)), bv, s[r]);
-                }
-            }
-            c += LANES;
-        }
-        let mut out = hsum8(s);
-        for r in 0..8 {
-            // The portable code always adds the (possibly empty, 0.0) tail.
-            let mut tail = 0f32;
-            for i in full..n {
-                tail = a[r][i].mul_add(b[i], tail);
-            }
-            out[r] += tail;
-        }
-        out
+        let full = y.len() / LANES * LANES;
+        update(w.map(|v| _mm256_set1_ps(v)), x, y, full);
+        update_tail(w, x, y, full);
     }
 
     #[inline(always)]
     pub(super) unsafe fn axpy8(w: [f32; 8], x: [&[f32]; 8], y: &mut [f32]) {
-        let n = y.len();
-        let x = [
-            &x[0][..n],
-            &x[1][..n],
-            &x[2][..n],
-            &x[3][..n],
-            &x[4][..n],
-            &x[5][..n],
-            &x[6][..n],
-            &x[7][..n],
-        ];
-        let full = n / LANES * LANES;
-        let wv = [
-            _mm256_set1_ps(w[0]),
-            _mm256_set1_ps(w[1]),
-            _mm256_set1_ps(w[2]),
-            _mm256_set1_ps(w[3]),
-            _mm256_set1_ps(w[4]),
-            _mm256_set1_ps(w[5]),
-            _mm256_set1_ps(w[6]),
-            _mm256_set1_ps(w[7]),
-        ];
-        let mut c = 0;
-        while c < full {
-            // SAFETY: c + LANES ≤ full ≤ n, and every slice has length n.
-            unsafe {
-                let yp = y.as_mut_ptr().add(c);
-                let mut v = _mm256_loadu_ps(yp);
-                for r in 0..8 {
-                    v = _mm256_fmadd_ps(wv[r], _mm256_loadu_ps(x[r].as_ptr().add(c)), v);
-                }
-                _mm256_storeu_ps(yp, v);
-            }
-            c += LANES;
-        }
-        for i in full..n {
-            let mut v = y[i];
-            for r in 0..8 {
-                v = w[r].mul_add(x[r][i], v);
-            }
-            y[i] = v;
-        }
+        let full = y.len() / LANES * LANES;
+        axpy8_full(w, x, y, full);
+        update_tail(w, x, y, full);
     }
 
     /// [`Simd::pass8`] for `v` and `y` of the same length, a multiple of [`LANES`]:
@@ -771,25 +694,7 @@ mod x86 {
     ) {
         let n = y.len();
         debug_assert!(n.is_multiple_of(LANES) && v.len() == n);
-        let x = [
-            &x[0][..n],
-            &x[1][..n],
-            &x[2][..n],
-            &x[3][..n],
-            &x[4][..n],
-            &x[5][..n],
-            &x[6][..n],
-            &x[7][..n],
-        ];
-        let mut s = [_mm256_setzero_ps(); 8];
-        let mut c = 0;
-        while c < n {
-            let bv = _mm256_loadu_ps(v.as_ptr().add(c));
-            for r in 0..8 {
-                s[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x[r].as_ptr().add(c)), bv, s[r]);
-            }
-            c += LANES;
-        }
+        let s = accumulate(x, v, n);
         let h0 = _mm256_hadd_ps(fold_pair(s[0], s[1]), fold_pair(s[2], s[3]));
         let h1 = _mm256_hadd_ps(fold_pair(s[4], s[5]), fold_pair(s[6], s[7]));
         // Lanes s0, s2, s4, s6 | s1, s3, s5, s7 → s0 … s7; plus the empty tail's 0.0.
@@ -805,26 +710,23 @@ mod x86 {
         };
         let mut wa = [0f32; 8];
         _mm256_storeu_ps(wa.as_mut_ptr(), w);
+        axpy8_full(wa, x, y, n);
+    }
+
+    /// [`update`] with eight broadcast weights (`full` = the whole length).
+    #[inline(always)]
+    unsafe fn axpy8_full(w: [f32; 8], x: [&[f32]; 8], y: &mut [f32], full: usize) {
         let wv = [
-            _mm256_set1_ps(wa[0]),
-            _mm256_set1_ps(wa[1]),
-            _mm256_set1_ps(wa[2]),
-            _mm256_set1_ps(wa[3]),
-            _mm256_set1_ps(wa[4]),
-            _mm256_set1_ps(wa[5]),
-            _mm256_set1_ps(wa[6]),
-            _mm256_set1_ps(wa[7]),
+            _mm256_set1_ps(w[0]),
+            _mm256_set1_ps(w[1]),
+            _mm256_set1_ps(w[2]),
+            _mm256_set1_ps(w[3]),
+            _mm256_set1_ps(w[4]),
+            _mm256_set1_ps(w[5]),
+            _mm256_set1_ps(w[6]),
+            _mm256_set1_ps(w[7]),
         ];
-        let mut c = 0;
-        while c < n {
-            let yp = y.as_mut_ptr().add(c);
-            let mut acc = _mm256_loadu_ps(yp);
-            for r in 0..8 {
-                acc = _mm256_fmadd_ps(wv[r], _mm256_loadu_ps(x[r].as_ptr().add(c)), acc);
-            }
-            _mm256_storeu_ps(yp, acc);
-            c += LANES;
-        }
+        update(wv, x, y, full);
     }
 
     /// Ask for every cache line of `row` (a hint: no effect on results).
