@@ -6,15 +6,16 @@
 //! 0.7.3 needs 266 s for the same 1,152 fits on this kind of machine
 //! (`../shared/bench/RESULTS.md`), best test ROEM 0.0983. Skips without the data.
 //!
-//! Measured 2026-11-26 on the shared 2-core machine while other builds ran (load
-//! average 6–10, so wall times are inflated; CPU time is the steadier figure):
-//! - auto (2 jobs at once, 1 thread per fit): wall 81.8 s, 67.3 s user CPU, of which
-//!   ALS fits ≈ 84 % and validation metrics ≈ 16 %; peak RSS 27 MB.
-//! - `TUNE_PARALLEL_POINTS=1` (one job at a time, 2 threads per fit, before the
-//!   metrics speed-up): 73.4 s user CPU, the same as auto at that commit: on ml-100k
-//!   neither layout wastes CPU, so auto keeps jobs parallel (no per-iteration sync).
-//! - Best point rank 10, max_iter 20, reg_param 0.15, alpha 20 (mean CV ROEM 0.1103);
-//!   its test ROEM 0.0981 (implicit's best of grid: 0.0983).
+//! Measured 2026-11-26 on an idle 2-core machine: 22.1–22.6 s for tune + train +
+//! evaluate (whole process, median of 3: 22.5 s wall, 41 s CPU, 27 MB peak RSS).
+//! Two jobs run at once with one thread per fit; ALS fits take about 75 % of the CPU
+//! time and validation metrics about 25 %. Best point rank 10, max_iter 20, reg_param
+//! 0.15, alpha 20 (mean CV ROEM 0.1103); its test ROEM 0.0981 (implicit's best of
+//! grid: 0.0983).
+//!
+//! On ml-100k neither layout wastes CPU (`TUNE_PARALLEL_POINTS=1`, one job at a time
+//! with 2 threads per fit, used the same CPU time when measured), so auto keeps jobs
+//! parallel: no per-iteration synchronisation.
 
 use alsflow_tune::bench::{implicit_conventions, run_split};
 
