@@ -138,6 +138,10 @@ impl InteractionMatrix {
             indices,
             values,
         };
+        // The row permutation is as large as the matrix: free it before the
+        // transpose allocates the second orientation (it set the peak memory).
+        drop(order);
+        drop(next);
         let by_item = by_user.transpose(n_items);
         Ok(InteractionMatrix {
             n_users,
