@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint           rustfmt check + clippy -D warnings"
 	@echo "make bench          Rust benchmarks (criterion and harness-less benches)"
 	@echo "make bench-compare  ALS speed against the Python 'implicit' library (installs it in a virtualenv)"
+	@echo "make bench-grid-compare  the ml-100k 192-point grid against 'implicit' (sampled and extrapolated)"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
 
@@ -56,6 +57,9 @@ bench:
 
 bench-compare:
 	bash benches/compare.sh
+
+bench-grid-compare:
+	bash benches/grid_compare.sh
 
 report: build
 	$(BIN) report --out report

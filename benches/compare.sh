@@ -18,11 +18,7 @@ DATA=${DATA:-benches/data/ml20m-synth.tsv}
 OUT=benches/results/compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 mkdir -p benches/data benches/results
 
-if [ ! -x benches/.venv/bin/python ]; then
-  echo "== installing implicit 0.7.3 into benches/.venv"
-  python3 -m venv benches/.venv
-  benches/.venv/bin/pip install -q "implicit==0.7.3" numpy scipy pandas threadpoolctl
-fi
+source benches/venv.sh
 
 echo "== building the alsflow tools (release)"
 cargo build --release -q --example synth_tsv --example fit_tsv
