@@ -1,6 +1,6 @@
 //! Alternating least squares: initialisation, the two half-iterations, the objective.
 
-use crate::kernels::{self, axpy, dot, padded, symv, syrk_lower, Portable, Simd};
+use crate::kernels::{self, axpy, cg_weight, dot, padded, syrk_lower, Portable, Simd};
 use crate::matrix::Compressed;
 use crate::{AlsError, AlsModel, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
 use alsflow_core::rng::Xoshiro256;
@@ -502,10 +502,7 @@ fn nonzero_pass<S: Simd, R: RowSource>(
     simd: S,
 ) {
     let n = cm1.len();
-    let weight = |t: usize, d: f32| match cp {
-        Some(cp) => cp[t] - cm1[t] * d,
-        None => cm1[t] * d,
-    };
+    let weight = |t: usize, d: f32| cg_weight(cm1[t], cp.map(|cp| cp[t]), d);
     let mut t = 0;
     while t + 8 <= n {
         rows.prefetch(t, simd);
@@ -681,7 +678,7 @@ pub(crate) fn objective(
             for (i, xu) in chunk.chunks_exact(kp).enumerate() {
                 let u = t * ROWS_PER_TASK + i;
                 let (idx, val) = m.by_user.row(u);
-                symv(gy, kp, kp, xu, &mut gx);
+                Portable.symv(gy, kp, kp, xu, &mut gx);
                 let mut row = dot(xu, &gx) as f64;
                 for (&j, &r) in idx.iter().zip(val) {
                     let (c, pref) = confidence(p, r);

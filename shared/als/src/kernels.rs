@@ -56,18 +56,29 @@ pub(crate) fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `out = m·x` for a full `n × n` matrix with row stride `ld` (`x`, `out` of length ≥ n).
+/// The CG weight of one nonzero from its dot product `d = y·v`: `cp − cm1·d` for the
+/// residual pass (with `cp = c·p`), `cm1·d` for a product with A (`cm1 = c − 1`).
 #[inline(always)]
-pub(crate) fn symv(m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
-    let quads = n / 4 * 4;
-    let row = |i: usize| &m[i * ld..i * ld + n];
-    for i in (0..quads).step_by(4) {
-        let d = dot4([row(i), row(i + 1), row(i + 2), row(i + 3)], &x[..n]);
-        out[i..i + 4].copy_from_slice(&d);
+pub(crate) fn cg_weight(cm1: f32, cp: Option<f32>, d: f32) -> f32 {
+    match cp {
+        Some(cp) => cp - cm1 * d,
+        None => cm1 * d,
     }
-    for i in quads..n {
-        out[i] = dot(row(i), &x[..n]);
-    }
+}
+
+/// [`Simd::pass8`] from [`Simd::dot8`], scalar weights and [`Simd::axpy8`].
+#[inline(always)]
+fn pass8_by_parts<S: Simd>(
+    simd: S,
+    x: [&[f32]; 8],
+    v: &[f32],
+    cm1: &[f32; 8],
+    cp: Option<&[f32; 8]>,
+    y: &mut [f32],
+) {
+    let d = simd.dot8(x, v);
+    let w = std::array::from_fn(|q| cg_weight(cm1[q], cp.map(|cp| cp[q]), d[q]));
+    simd.axpy8(w, x, y);
 }
 
 /// Lower block triangle of `out += Wᵀ·Y` where `W`, `Y` are `n × ld` row-major and
@@ -378,17 +389,13 @@ pub(crate) trait Simd: Copy {
         cp: Option<&[f32; 8]>,
         y: &mut [f32],
     ) {
-        let d = self.dot8(x, v);
-        let w = std::array::from_fn(|q| match cp {
-            Some(cp) => cp[q] - cm1[q] * d[q],
-            None => cm1[q] * d[q],
-        });
-        self.axpy8(w, x, y);
+        pass8_by_parts(self, x, v, cm1, cp, y)
     }
     /// Hint that `row` will be read soon (no effect on results).
     fn prefetch(self, _row: &[f32]) {}
 
-    /// `out = m·x` for a full `n × n` matrix with row stride `ld`, as [`symv`].
+    /// `out = m·x` for a full `n × n` matrix with row stride `ld` (`x`, `out` of
+    /// length ≥ n), one [`dot`] per row.
     #[inline(always)]
     fn symv(self, m: &[f32], ld: usize, n: usize, x: &[f32], out: &mut [f32]) {
         let row = |i: usize| &m[i * ld..i * ld + n];
@@ -500,12 +507,7 @@ impl Simd for Avx2 {
             // SAFETY: as in `dot`.
             unsafe { x86::pass8(x, v, cm1, cp, y) }
         } else {
-            let d = self.dot8(x, v);
-            let w = std::array::from_fn(|q| match cp {
-                Some(cp) => cp[q] - cm1[q] * d[q],
-                None => cm1[q] * d[q],
-            });
-            self.axpy8(w, x, y);
+            pass8_by_parts(self, x, v, cm1, cp, y)
         }
     }
     #[inline(always)]
