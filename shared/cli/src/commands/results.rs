@@ -25,6 +25,21 @@ fn datasets_with(store: &Store, stage: &str) -> anyhow::Result<Vec<String>> {
     Ok(names.into_iter().collect())
 }
 
+/// `--dataset` if given, else every dataset with a `stage` run (an error if none).
+fn chosen_or_all(store: &Store, stage: &str, arg: Option<&str>) -> anyhow::Result<Vec<String>> {
+    if let Some(d) = arg {
+        return Ok(vec![d.to_string()]);
+    }
+    let all = datasets_with(store, stage)?;
+    if all.is_empty() {
+        bail!(
+            "no {stage} run in the store at {}: run `alsflow run` first",
+            store.root().display()
+        );
+    }
+    Ok(all)
+}
+
 /// The dataset to show: `--dataset`, else the only one with a `stage` run.
 fn pick_dataset(store: &Store, stage: &str, arg: Option<&str>) -> anyhow::Result<String> {
     if let Some(d) = arg {
@@ -111,16 +126,7 @@ pub struct MetricsArgs {
 /// Print the latest test metrics of every dataset (or one).
 pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
-    let datasets = match &args.dataset {
-        Some(d) => vec![d.clone()],
-        None => datasets_with(&store, "evaluate")?,
-    };
-    if datasets.is_empty() {
-        bail!(
-            "no evaluate run in the store at {}: run `alsflow run` first",
-            store.root().display()
-        );
-    }
+    let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
     let mut all = serde_json::Map::new();
     for d in &datasets {
         let run = latest_run(&store, d, "evaluate")?;
@@ -180,16 +186,7 @@ pub struct ReportArgs {
 /// Write the latest HTML report of every dataset (or one) into a folder.
 pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
-    let datasets = match &args.dataset {
-        Some(d) => vec![d.clone()],
-        None => datasets_with(&store, "evaluate")?,
-    };
-    if datasets.is_empty() {
-        bail!(
-            "no evaluate run in the store at {}: run `alsflow run` first",
-            store.root().display()
-        );
-    }
+    let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut links = String::new();
