@@ -287,6 +287,22 @@ pub(crate) fn convert_value(
 }
 
 impl<'a> Chunk<'a> {
+    /// The row's (value, timestamp) if the outcome keeps it; a dropped row is counted
+    /// under its reason.
+    pub(crate) fn kept(&mut self, outcome: ValueOutcome, ts: i64) -> Option<(f32, i64)> {
+        match outcome {
+            ValueOutcome::Keep(v) => Some((v, ts)),
+            ValueOutcome::DropZero => {
+                self.dropped_zero += 1;
+                None
+            }
+            ValueOutcome::DropThreshold => {
+                self.dropped_threshold += 1;
+                None
+            }
+        }
+    }
+
     /// Record a bad row: error out (returns false) or skip it.
     fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
         match policy {
@@ -422,17 +438,7 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                 }
             };
             let shown = || layout.value.map(|v| show(&fields[v])).unwrap_or_default();
-            match convert_value(value, layout, vname, &shown)? {
-                ValueOutcome::Keep(v) => Ok(Some((v, ts))),
-                ValueOutcome::DropZero => {
-                    c.dropped_zero += 1;
-                    Ok(None)
-                }
-                ValueOutcome::DropThreshold => {
-                    c.dropped_threshold += 1;
-                    Ok(None)
-                }
-            }
+            Ok(c.kept(convert_value(value, layout, vname, &shown)?, ts))
         })();
         match row {
             Err(msg) => {

@@ -1,7 +1,7 @@
 //! Item titles (MovieLens `u.item`, `movies.dat`, `movies.csv`) and Parquet sources.
 
 use crate::params::{ColumnRef, Feedback, Params};
-use crate::parse::{self, Chunk, IdIndex, Layout, Parsed, ValueOutcome};
+use crate::parse::{self, Chunk, IdIndex, Layout, Parsed};
 use alsflow_core::StageError;
 use arrow::array::{Array, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::DataType;
@@ -188,17 +188,10 @@ pub(crate) fn read_parquet<'a>(
                 Some(a) if a.is_null(r) => return Err("missing timestamp".into()),
                 Some(a) => a.value(r),
             };
-            match parse::convert_value(v, &layout, &vname, &|| v.to_string())? {
-                ValueOutcome::Keep(v) => Ok(Some((v, ts))),
-                ValueOutcome::DropZero => {
-                    c.dropped_zero += 1;
-                    Ok(None)
-                }
-                ValueOutcome::DropThreshold => {
-                    c.dropped_threshold += 1;
-                    Ok(None)
-                }
-            }
+            Ok(c.kept(
+                parse::convert_value(v, &layout, &vname, &|| v.to_string())?,
+                ts,
+            ))
         })();
         match row {
             Err(m) => match params.on_bad_row {
