@@ -9,15 +9,20 @@
 //! Architecture invariant: this crate knows nothing of sled, of the store layout,
 //! of the CLI or of any stage in particular.
 
+pub mod canonical;
+pub mod catalog;
 pub mod codec;
+pub mod files;
+pub mod hex;
 pub mod rng;
 pub mod stage;
 pub mod table;
 pub mod test_support;
 
+pub use catalog::ArtifactName;
 pub use stage::{
-    InputArtifact, OutputArtifact, Progress, Stage, StageContext, StageError, StageInputs,
-    StageOutputs,
+    InputArtifact, InputKind, InputSpec, OutputArtifact, Progress, Stage, StageContext,
+    StageError, StageInputs, StageOutputs,
 };
 
 use serde::{Deserialize, Serialize};
@@ -33,26 +38,14 @@ impl ArtifactId {
         ArtifactId(*blake3::hash(bytes).as_bytes())
     }
 
-    /// Full 64-digit hex form.
+    /// Full 64-digit lowercase hex form.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex::encode(&self.0)
     }
 
-    /// Parse the full 64-digit hex form.
+    /// Parse the full 64-digit hex form (either case, digits only).
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hex = std::str::from_utf8(chunk).ok()?;
-            out[i] = u8::from_str_radix(hex, 16).ok()?;
-        }
-        Some(ArtifactId(out))
+        hex::decode32(s).map(ArtifactId)
     }
 
     /// The first 12 hex digits, for display.
@@ -132,5 +125,7 @@ mod tests {
         assert_eq!(ArtifactId::from_hex(&id.to_hex()), Some(id));
         assert_eq!(id.short().len(), 12);
         assert_eq!(ArtifactId::from_hex("zz"), None);
+        let signed = format!("+{}", &id.to_hex()[1..]);
+        assert_eq!(ArtifactId::from_hex(&signed), None);
     }
 }

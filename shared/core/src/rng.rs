@@ -5,10 +5,20 @@
 /// SplitMix64: one step of the seeding generator.
 pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
+    finalize(*state)
+}
+
+/// SplitMix64's output function: a well-mixed 64-bit hash of one word.
+fn finalize(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A stateless hash of one word: the SplitMix64 step of state `z` (for values that
+/// must be pure functions of their coordinates, e.g. a baseline's score of a pair).
+pub fn mix64(z: u64) -> u64 {
+    finalize(z.wrapping_add(0x9E37_79B9_7F4A_7C15))
 }
 
 /// xoshiro256**: small, fast, deterministic.
@@ -28,6 +38,11 @@ impl Xoshiro256 {
             splitmix64(&mut sm),
             splitmix64(&mut sm),
         ];
+        Xoshiro256 { s }
+    }
+
+    /// The generator with raw state `s` (for reference tests; use [`Xoshiro256::new`]).
+    pub fn from_state(s: [u64; 4]) -> Self {
         Xoshiro256 { s }
     }
 
@@ -70,6 +85,33 @@ impl Xoshiro256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference C implementations' outputs (prng.di.unimi.it): xoshiro256** from
+    /// state {1, 2, 3, 4}, SplitMix64 from seed 1234567.
+    #[test]
+    fn known_answers_of_the_reference_generators() {
+        let mut x = Xoshiro256::from_state([1, 2, 3, 4]);
+        let got: Vec<u64> = (0..6).map(|_| x.next_u64()).collect();
+        assert_eq!(
+            got,
+            [
+                11520,
+                0,
+                1509978240,
+                1215971899390074240,
+                1216172134540287360,
+                607988272756665600
+            ]
+        );
+        let mut sm = 1234567u64;
+        let got: Vec<u64> = (0..3).map(|_| splitmix64(&mut sm)).collect();
+        assert_eq!(
+            got,
+            [6457827717110365317, 3203168211198807973, 9817491932198370423]
+        );
+        let mut sm = 1234567u64;
+        assert_eq!(mix64(1234567), splitmix64(&mut sm));
+    }
 
     #[test]
     fn streams_are_reproducible_and_distinct() {

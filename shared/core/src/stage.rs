@@ -7,6 +7,8 @@
 //! the outputs. Determinism is the stage's duty: the same params and input bytes
 //! must give byte-identical outputs, whatever the thread count.
 
+use crate::catalog::ArtifactName;
+use crate::table::TableArtifact;
 use crate::{ArtifactId, Format};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -69,6 +71,33 @@ pub struct InputArtifact {
     pub bytes: Arc<[u8]>,
 }
 
+impl InputArtifact {
+    /// A [`StageError::BadInput`] naming this input.
+    pub fn bad(&self, message: impl std::fmt::Display) -> StageError {
+        StageError::BadInput {
+            source_name: self.label.clone(),
+            line: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// Decode the bytes as Parquet table `T` (errors name the input).
+    pub fn table<T: TableArtifact>(&self) -> Result<T, StageError> {
+        T::from_parquet(&self.bytes).map_err(|e| self.bad(e))
+    }
+
+    /// Decode the bytes as a bincode `T` (errors name the input).
+    pub fn value<T: DeserializeOwned>(&self) -> Result<T, StageError> {
+        crate::codec::decode(short_type_name::<T>(), &self.bytes).map_err(|e| self.bad(e))
+    }
+}
+
+/// `AlsParams` for `alsflow_als::params::AlsParams`, for codec messages.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
 /// The inputs of one stage run, by name.
 ///
 /// Names: raw sources are `source`, `source_test` and `titles` (preprocess only);
@@ -99,6 +128,34 @@ impl StageInputs {
     /// The input called `name` if the runner provided it (optional inputs).
     pub fn optional(&self, name: &str) -> Option<&InputArtifact> {
         self.inputs.get(name)
+    }
+
+    /// Decode the Parquet input `name` (e.g. `&split::TRAIN`) as table `T`; a decoding
+    /// failure is [`StageError::BadInput`] naming the input.
+    pub fn table<T: TableArtifact>(&self, name: impl AsRef<str>) -> Result<T, StageError> {
+        self.get(name.as_ref())?.table()
+    }
+
+    /// Like [`StageInputs::table`] for an optional input: `Ok(None)` when absent.
+    pub fn optional_table<T: TableArtifact>(
+        &self,
+        name: impl AsRef<str>,
+    ) -> Result<Option<T>, StageError> {
+        self.optional(name.as_ref()).map(|a| a.table()).transpose()
+    }
+
+    /// Decode the bincode input `name` as `T` through the workspace codec; a decoding
+    /// failure is [`StageError::BadInput`] naming the input.
+    pub fn value<T: DeserializeOwned>(&self, name: impl AsRef<str>) -> Result<T, StageError> {
+        self.get(name.as_ref())?.value()
+    }
+
+    /// Like [`StageInputs::value`] for an optional input: `Ok(None)` when absent.
+    pub fn optional_value<T: DeserializeOwned>(
+        &self,
+        name: impl AsRef<str>,
+    ) -> Result<Option<T>, StageError> {
+        self.optional(name.as_ref()).map(|a| a.value()).transpose()
     }
 
     /// All inputs, by name (sorted).
@@ -133,7 +190,12 @@ impl StageOutputs {
         Self::default()
     }
 
-    /// Add an output artifact.
+    /// Add the catalogued output `artifact` (its format comes from the catalogue).
+    pub fn put(&mut self, artifact: ArtifactName, bytes: Vec<u8>) -> &mut Self {
+        self.add(artifact.output, artifact.format, bytes)
+    }
+
+    /// Add an output artifact by name and format.
     pub fn add(&mut self, name: &str, format: Format, bytes: Vec<u8>) -> &mut Self {
         self.artifacts.push(OutputArtifact {
             name: name.to_string(),
@@ -224,18 +286,78 @@ impl StageContext for LocalContext {
     }
 }
 
+/// Where one declared input of a stage comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// A raw data file named by the dataset's config (see [`crate::catalog::raw`]).
+    Raw,
+    /// An artifact another stage of the same dataset produces.
+    Artifact(ArtifactName),
+}
+
+/// One input a stage declares: its name as the stage reads it, where it comes from,
+/// and whether a run can do without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// `split.train` for artifacts, `source` etc. for raw files.
+    pub name: &'static str,
+    /// Raw file or produced artifact.
+    pub kind: InputKind,
+    /// False when the stage runs without it (its producer may be absent from the
+    /// branch, e.g. `tune.best_params` when tuning is off).
+    pub required: bool,
+}
+
+impl InputSpec {
+    /// A required artifact input.
+    pub const fn needs(artifact: ArtifactName) -> Self {
+        InputSpec {
+            name: artifact.qualified,
+            kind: InputKind::Artifact(artifact),
+            required: true,
+        }
+    }
+
+    /// An artifact input used when its producer is part of the branch.
+    pub const fn uses_if_present(artifact: ArtifactName) -> Self {
+        InputSpec {
+            name: artifact.qualified,
+            kind: InputKind::Artifact(artifact),
+            required: false,
+        }
+    }
+
+    /// A raw-file input (`required` = the dataset must name it).
+    pub const fn raw(name: &'static str, required: bool) -> Self {
+        InputSpec {
+            name,
+            kind: InputKind::Raw,
+            required,
+        }
+    }
+}
+
 /// A pipeline stage: a pure function from params + input artifacts to output artifacts.
 ///
 /// Implemented once per stage crate. `Params` is the stage's section of
 /// `pipeline.toml` (it must reject unknown keys: `#[serde(deny_unknown_fields)]`);
-/// its canonical JSON is part of the stage's cache key.
+/// the canonical JSON of [`Stage::key_params`] is part of the stage's cache key.
 pub trait Stage {
     /// The stage's name: `preprocess`, `split`, `tune`, `train` or `evaluate`.
     const NAME: &'static str;
-    /// The names of the artifacts every run produces.
-    const OUTPUTS: &'static [&'static str];
+    /// The inputs the stage reads (the runner wires exactly these).
+    const INPUTS: &'static [InputSpec];
+    /// The artifacts every run produces (from [`crate::catalog`]).
+    const OUTPUTS: &'static [ArtifactName];
     /// The stage's parameters (its `pipeline.toml` section).
     type Params: Serialize + DeserializeOwned + Default + Clone + Send + Sync + 'static;
+
+    /// The params as the cache key sees them: settings that cannot change the outputs
+    /// (thread counts, diagnostics) normalised away, so changing them reruns nothing.
+    /// The default keeps every param.
+    fn key_params(params: &Self::Params) -> Self::Params {
+        params.clone()
+    }
 
     /// Run the stage. Must be deterministic in `params` and the input bytes.
     fn run(

@@ -120,6 +120,25 @@ fn optional_column<'a, T: 'static>(
     column(batch, table, name).map(Some)
 }
 
+/// A table type that travels between stages as Parquet: what
+/// [`crate::StageInputs::table`] decodes.
+pub trait TableArtifact: Sized {
+    /// Decode from the Parquet bytes its writer produced.
+    fn from_parquet(bytes: &[u8]) -> Result<Self, TableError>;
+}
+
+impl TableArtifact for Interactions {
+    fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
+        Interactions::from_parquet(bytes)
+    }
+}
+
+impl TableArtifact for IdMap {
+    fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
+        IdMap::from_parquet(bytes)
+    }
+}
+
 /// A table of (user, item, value) interactions in dense index space.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Interactions {

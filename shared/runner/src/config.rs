@@ -5,7 +5,6 @@
 //! deserialised into the stage's typed `Params`, so unknown keys and wrong types
 //! are reported by the stage's own serde definition, with the key's path.
 
-use alsflow_als::AlsParams;
 use alsflow_core::Stage;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,8 +20,6 @@ pub const SOURCE_KEYS: &[&str] = &[
     "test_sha256",
 ];
 
-/// Stage sections a dataset may override (`[dataset.train]`, ...).
-pub const STAGE_SECTIONS: &[&str] = &["preprocess", "split", "train", "tune", "evaluate"];
 
 /// A configuration error: one line saying what and where.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +61,8 @@ pub struct DatasetConfig {
     pub preprocess: alsflow_preprocess::Params,
     /// Effective split params.
     pub split: alsflow_split::Params,
-    /// Effective train params (the stage's own type).
+    /// Effective train params (tune merges its grid points over them).
     pub train: TrainParams,
-    /// The same `[train]` section as ALS params (tune merges grid points over it).
-    pub als: AlsParams,
     /// Whether the tune stage is part of this branch (`[tune] enabled`).
     pub tune_enabled: bool,
     /// Effective tune params (`base` is set by the DAG builder).
@@ -137,9 +132,12 @@ impl PipelineConfig {
         }
         let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
         for key in root.keys() {
-            if key != "dataset" && !STAGE_SECTIONS.contains(&key.as_str()) {
+            if key != "dataset" && !crate::registry::find(key).is_some() {
+                let sections: Vec<String> =
+                    crate::registry::names().map(|s| format!("[{s}]")).collect();
                 return Err(err(format!(
-                    "unknown key '{key}' (expected [[dataset]], [preprocess], [split], [train], [tune], [evaluate])"
+                    "unknown key '{key}' (expected [[dataset]], {})",
+                    sections.join(", ")
                 )));
             }
         }
@@ -150,9 +148,8 @@ impl PipelineConfig {
                 Some(_) => Err(err(format!("'{name}' must be a table ([{name}])"))),
             }
         };
-        let globals: Vec<(&str, Table)> = STAGE_SECTIONS
-            .iter()
-            .map(|s| section(s).map(|t| (*s, t)))
+        let globals: Vec<(&str, Table)> = crate::registry::names()
+            .map(|s| section(s).map(|t| (s, t)))
             .collect::<Result<_, _>>()?;
         let global = |name: &str| -> Table {
             globals
@@ -210,7 +207,7 @@ impl PipelineConfig {
                 if k == "name" || SOURCE_KEYS.contains(&k.as_str()) {
                     continue;
                 }
-                if STAGE_SECTIONS.contains(&k.as_str()) {
+                if crate::registry::find(k).is_some() {
                     match v {
                         Value::Table(t) => overrides_of.push((k.clone(), t.clone())),
                         _ => return Err(derr(format!("'{k}' must be a table ([dataset.{k}])"))),
@@ -288,9 +285,7 @@ impl PipelineConfig {
 
             let preprocess: alsflow_preprocess::Params = typed(pre_t, "", &derr)?;
             let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
-            let train_t = effective("train");
-            let train: TrainParams = typed(train_t.clone(), "train.", &derr)?;
-            let als: AlsParams = typed(train_t, "train.", &derr)?;
+            let train: TrainParams = typed(effective("train"), "train.", &derr)?;
             let mut tune_t = effective("tune");
             // Tuning is opt-in: without `enabled = true` the branch has no tune stage.
             match tune_t.get("enabled") {
@@ -316,7 +311,6 @@ impl PipelineConfig {
                 preprocess,
                 split,
                 train,
-                als,
                 tune_enabled,
                 tune,
                 evaluate,
@@ -502,9 +496,9 @@ enabled = false
     #[test]
     fn dataset_tables_override_global_sections_and_paths_resolve_against_the_data_home() {
         let c = parse(BASE, &[]).expect("valid");
-        assert_eq!(c.datasets[0].als.alpha, 40.0);
-        assert_eq!(c.datasets[1].als.alpha, 5.0);
-        assert_eq!(c.datasets[1].als.rank, 8, "other [train] keys still apply");
+        assert_eq!(c.datasets[0].train.alpha, 40.0);
+        assert_eq!(c.datasets[1].train.alpha, 5.0);
+        assert_eq!(c.datasets[1].train.rank, 8, "other [train] keys still apply");
         assert_eq!(
             c.datasets[0].source.as_ref().map(|s| s.path.clone()),
             Some(PathBuf::from("/home/a/ratings.csv"))
@@ -527,12 +521,12 @@ enabled = false
             ],
         )
         .expect("valid");
-        assert_eq!(c.datasets[0].als.alpha, 60.0);
+        assert_eq!(c.datasets[0].train.alpha, 60.0);
         assert_eq!(
-            c.datasets[1].als.alpha, 5.0,
+            c.datasets[1].train.alpha, 5.0,
             "the dataset's own table still wins"
         );
-        assert_eq!(c.datasets[1].als.rank, 3);
+        assert_eq!(c.datasets[1].train.rank, 3);
         assert!(c.datasets[0].tune_enabled);
         let c = parse(BASE, &["dataset.a.feedback=binary"]).expect("valid");
         let json = serde_json::to_string(&c.datasets[0].preprocess).expect("json");

@@ -10,7 +10,7 @@
 //! - Both outputs are deterministic: no timestamps, the random baseline is a hash
 //!   of (seed, user, item), so the same inputs give the same bytes on any thread count.
 //!
-//! Library functions for the CLI: [`metrics_json`], [`write_report_dir`],
+//! Library functions for the CLI: [`write_report_dir`],
 //! [`recommend_user`], [`recommend_all_parquet`], [`similar`].
 
 pub mod recs;
@@ -22,16 +22,16 @@ pub use recs::{
 pub use report::write_report_dir;
 
 use alsflow_als::AlsModel;
-use alsflow_core::table::{read_batch, write_batch, IdMap, Interactions, TableError};
-use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
-use alsflow_metrics::{
-    evaluate_factors, evaluate_scorer, metric_names, EvalSet, Metrics, UserItems,
+use alsflow_core::catalog::{evaluate, preprocess, split, train, tune};
+use alsflow_core::rng::mix64;
+use alsflow_core::table::{IdMap, Interactions, TableError};
+use alsflow_core::{
+    ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
-use arrow::array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use alsflow_formats::metrics::write_metrics;
+use alsflow_formats::results::TuneResults;
+use alsflow_metrics::{evaluate_factors, evaluate_scorer, EvalSet, Metrics, UserItems};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Errors of the library functions the CLI calls.
 #[derive(Debug, thiserror::Error)]
@@ -105,28 +105,10 @@ fn input_err(label: &str, e: impl std::fmt::Display) -> StageError {
     }
 }
 
-fn table(inputs: &StageInputs, name: &str) -> Result<Interactions, StageError> {
-    let a = inputs.get(name)?;
-    Interactions::from_parquet(&a.bytes).map_err(|e| input_err(&a.label, e))
-}
-
-fn id_map(inputs: &StageInputs, name: &str) -> Result<IdMap, StageError> {
-    let a = inputs.get(name)?;
-    IdMap::from_parquet(&a.bytes).map_err(|e| input_err(&a.label, e))
-}
-
-/// SplitMix64 finaliser: a well-mixed 64-bit hash of one word.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// The random baseline's score of (user, item): uniform in [0, 1), a pure function
 /// of (seed, user, item) so it is the same whatever thread scores it.
 pub fn random_score(seed: u64, user: u32, item: u32) -> f64 {
-    let h = mix(mix(seed ^ mix(user as u64)) ^ item as u64);
+    let h = mix64(mix64(seed ^ mix64(user as u64)) ^ item as u64);
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -176,7 +158,7 @@ pub fn evaluate_all(
         &train.item,
         &train.value,
     )
-    .map_err(|e| input_err("split.train", e))?;
+    .map_err(|e| input_err(split::TRAIN.qualified, e))?;
     // Drop test rows the protocol cannot score (cold items, pairs also in train).
     let mut catalog = vec![false; train.n_items as usize];
     for &i in &train.item {
@@ -195,8 +177,8 @@ pub fn evaluate_all(
         &kept.item,
         &kept.value,
     )
-    .map_err(|e| input_err("split.test", e))?;
-    let set = EvalSet::new(tr, te).map_err(|e| input_err("split.test", e))?;
+    .map_err(|e| input_err(split::TEST.qualified, e))?;
+    let set = EvalSet::new(tr, te).map_err(|e| input_err(split::TEST.qualified, e))?;
     let err = |e: alsflow_metrics::MetricsError| StageError::other(format!("evaluate: {e}"));
     let m = evaluate_factors(
         &set,
@@ -230,64 +212,18 @@ pub fn evaluate_all(
     })
 }
 
-/// Encode the metrics table: column `system`, one f64 column per metric, `users_evaluated`.
-pub fn write_metrics(systems: &[(String, Metrics)], k: usize) -> Result<Vec<u8>, TableError> {
-    let mut fields = vec![Field::new("system", DataType::Utf8, false)];
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
-        systems.iter().map(|s| s.0.as_str()),
-    ))];
-    for (n, name) in metric_names(k).into_iter().enumerate() {
-        fields.push(Field::new(name, DataType::Float64, false));
-        cols.push(Arc::new(Float64Array::from_iter_values(
-            systems.iter().map(|s| s.1.named()[n].1),
-        )));
-    }
-    fields.push(Field::new("users_evaluated", DataType::UInt64, false));
-    cols.push(Arc::new(UInt64Array::from_iter_values(
-        systems.iter().map(|s| s.1.users_evaluated),
-    )));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| TableError::Parquet(e.to_string()))?;
-    let mut meta = BTreeMap::new();
-    meta.insert("alsflow.table".to_string(), "metrics".to_string());
-    meta.insert("k".to_string(), k.to_string());
-    write_batch(&batch, &meta)
-}
-
-/// The metrics table as JSON: `{"model": {"roem": …, "precision@10": …, …,
-/// "users_evaluated": …}, "popularity": {…}, "random": {…}}` (NaN becomes null).
-pub fn metrics_json(metrics_parquet: &[u8]) -> Result<serde_json::Value, EvaluateError> {
-    let (batch, _) = read_batch(metrics_parquet)?;
-    let bad = |m: String| EvaluateError::Input {
-        what: "metrics table".into(),
-        message: m,
-    };
-    let systems = batch
-        .column_by_name("system")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| bad("missing utf8 column 'system'".into()))?;
-    let mut out = serde_json::Map::new();
-    for r in 0..batch.num_rows() {
-        let mut row = serde_json::Map::new();
-        for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
-            let v = if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                serde_json::Number::from_f64(a.value(r))
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
-            } else if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
-                serde_json::Value::from(a.value(r))
-            } else {
-                continue;
-            };
-            row.insert(f.name().clone(), v);
-        }
-        out.insert(systems.value(r).to_string(), serde_json::Value::Object(row));
-    }
-    Ok(serde_json::Value::Object(out))
-}
-
 impl Stage for Evaluate {
     const NAME: &'static str = "evaluate";
-    const OUTPUTS: &'static [&'static str] = &["metrics", "report"];
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::needs(train::MODEL),
+        InputSpec::needs(split::TRAIN),
+        InputSpec::needs(split::TEST),
+        InputSpec::needs(preprocess::USERS),
+        InputSpec::needs(preprocess::ITEMS),
+        InputSpec::needs(preprocess::INTERACTIONS),
+        InputSpec::uses_if_present(tune::RESULTS),
+    ];
+    const OUTPUTS: &'static [ArtifactName] = evaluate::ALL;
     type Params = Params;
 
     fn run(
@@ -301,21 +237,16 @@ impl Stage for Evaluate {
                 message: "must be at least 1".into(),
             });
         }
-        let model_in = inputs.get("train.model")?;
-        let model =
-            AlsModel::from_bytes(&model_in.bytes).map_err(|e| input_err(&model_in.label, e))?;
-        let train = table(inputs, "split.train")?;
-        let test = table(inputs, "split.test")?;
-        let users = id_map(inputs, "preprocess.users")?;
-        let items = id_map(inputs, "preprocess.items")?;
-        let all = table(inputs, "preprocess.interactions")?;
-        let tune_rows = match inputs.optional("tune.results") {
-            Some(a) => Some(
-                alsflow_tune::results::read_results(&a.bytes)
-                    .map_err(|e| input_err(&a.label, e))?,
-            ),
-            None => None,
-        };
+        let model_in = inputs.get(train::MODEL.qualified)?;
+        let model = AlsModel::from_bytes(&model_in.bytes).map_err(|e| model_in.bad(e))?;
+        let train: Interactions = inputs.table(split::TRAIN)?;
+        let test: Interactions = inputs.table(split::TEST)?;
+        let users: IdMap = inputs.table(preprocess::USERS)?;
+        let items: IdMap = inputs.table(preprocess::ITEMS)?;
+        let all: Interactions = inputs.table(preprocess::INTERACTIONS)?;
+        let tune_rows = inputs
+            .optional_table::<TuneResults>(tune::RESULTS)?
+            .map(|t| t.rows);
         let ev = evaluate_all(&model, &train, &test, params.k, params.seed)?;
         let table = write_metrics(&ev.systems, params.k)?;
         let html = report::render(&report::ReportInputs {
@@ -331,8 +262,8 @@ impl Stage for Evaluate {
             tune_rows: tune_rows.as_deref(),
         })?;
         let mut out = StageOutputs::new();
-        out.add("metrics", Format::Parquet, table);
-        out.add("report", Format::Html, html.into_bytes());
+        out.put(evaluate::METRICS, table);
+        out.put(evaluate::REPORT, html.into_bytes());
         for (name, m) in &ev.systems {
             out.note(format!(
                 "{name}: ROEM {:.4}, P@{k} {:.4}, NDCG@{k} {:.4}, AUC {:.4}",

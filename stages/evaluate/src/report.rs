@@ -11,7 +11,7 @@ use crate::{EvaluateError, Evaluation, Params};
 use alsflow_als::{AlsModel, InteractionMatrix};
 use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::StageError;
-use alsflow_tune::results::ResultRow;
+use alsflow_formats::results::ResultRow;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -274,7 +274,7 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
     if let Some(rows) = r.tune_rows {
         if !rows.is_empty() {
             h.push_str("<h2>Tuning</h2>\n");
-            let svg = alsflow_tune::plots::heatmap_svg(rows, "roem")
+            let svg = alsflow_formats::plots::heatmap_svg(rows, "roem")
                 .map_err(|e| StageError::other(e.to_string()))?;
             h.push_str(&figure(
                 "heatmap",

@@ -23,8 +23,10 @@ pub use params::{
 };
 
 use alsflow_core::table::{IdMap, Interactions};
+use alsflow_core::catalog::{preprocess, raw};
 use alsflow_core::{
-    Format, InputArtifact, Stage, StageContext, StageError, StageInputs, StageOutputs,
+    ArtifactName, InputArtifact, InputSpec, Stage, StageContext, StageError,
+    StageInputs, StageOutputs,
 };
 use parse::{Layout, Parsed, RowError};
 use rayon::prelude::*;
@@ -36,7 +38,13 @@ pub struct Preprocess;
 
 impl Stage for Preprocess {
     const NAME: &'static str = "preprocess";
-    const OUTPUTS: &'static [&'static str] = &["interactions", "users", "items"];
+    const INPUTS: &'static [InputSpec] = &[
+        // Required unless the format is synthetic; the runner checks the config.
+        InputSpec::raw(raw::SOURCE, false),
+        InputSpec::raw(raw::SOURCE_TEST, false),
+        InputSpec::raw(raw::TITLES, false),
+    ];
+    const OUTPUTS: &'static [ArtifactName] = preprocess::ALL;
     type Params = Params;
 
     fn run(
@@ -46,7 +54,7 @@ impl Stage for Preprocess {
     ) -> Result<StageOutputs, StageError> {
         let mut out = StageOutputs::new();
         let loaded = load(params, inputs, &mut out)?;
-        let titles = match inputs.optional("titles") {
+        let titles = match inputs.optional(raw::TITLES) {
             Some(t) => {
                 let (map, bad) = titles::parse_titles(&t.bytes, &t.label);
                 out.note(format!(
@@ -84,9 +92,9 @@ impl Stage for Preprocess {
                 0.0
             }
         ));
-        out.add("interactions", Format::Parquet, t.to_parquet()?);
-        out.add("users", Format::Parquet, users.to_parquet()?);
-        out.add("items", Format::Parquet, items.to_parquet()?);
+        out.put(preprocess::INTERACTIONS, t.to_parquet()?);
+        out.put(preprocess::USERS, users.to_parquet()?);
+        out.put(preprocess::ITEMS, items.to_parquet()?);
         Ok(out)
     }
 }
@@ -134,12 +142,12 @@ pub fn load(
             from_generated(&generated)
         }
         _ => {
-            let source = inputs.get("source")?;
+            let source = inputs.get(raw::SOURCE)?;
             let mut parsed = Parsed::default();
             labels.push(source.label.clone());
             read_source(params, feedback, source, 0, &mut parsed)?;
             note_file(out, &source.label, &parsed, 0);
-            if let Some(test) = inputs.optional("source_test") {
+            if let Some(test) = inputs.optional(raw::SOURCE_TEST) {
                 let before = (
                     parsed.rows_read,
                     parsed.skipped,
@@ -851,7 +859,7 @@ pub fn companion_files(params: &Params, source: &Path) -> Vec<(String, PathBuf)>
     };
     let p = dir.join(titles);
     if p.is_file() {
-        vec![("titles".to_string(), p)]
+        vec![(raw::TITLES.to_string(), p)]
     } else {
         Vec::new()
     }

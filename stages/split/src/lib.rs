@@ -18,7 +18,10 @@
 
 use alsflow_core::rng::Xoshiro256;
 use alsflow_core::table::Interactions;
-use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
+use alsflow_core::catalog::{preprocess, split};
+use alsflow_core::{
+    ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
+};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the `split` stage (its `pipeline.toml` section).
@@ -94,7 +97,8 @@ pub struct Split;
 
 impl Stage for Split {
     const NAME: &'static str = "split";
-    const OUTPUTS: &'static [&'static str] = &["train", "test", "folds"];
+    const INPUTS: &'static [InputSpec] = &[InputSpec::needs(preprocess::INTERACTIONS)];
+    const OUTPUTS: &'static [ArtifactName] = split::ALL;
     type Params = Params;
 
     fn run(
@@ -102,17 +106,15 @@ impl Stage for Split {
         inputs: &StageInputs,
         _ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
-        let input = inputs.get("preprocess.interactions")?;
-        let table = Interactions::from_parquet(&input.bytes)
-            .map_err(|e| StageError::other(format!("{}: {e}", input.label)))?;
+        let table: Interactions = inputs.table(preprocess::INTERACTIONS)?;
         let parts = split(params, &table)?;
         let mut out = StageOutputs::new();
         for line in &parts.summary {
             out.note(line.clone());
         }
-        out.add("train", Format::Parquet, parts.train.to_parquet()?);
-        out.add("test", Format::Parquet, parts.test.to_parquet()?);
-        out.add("folds", Format::Parquet, parts.folds.to_parquet()?);
+        out.put(split::TRAIN, parts.train.to_parquet()?);
+        out.put(split::TEST, parts.test.to_parquet()?);
+        out.put(split::FOLDS, parts.folds.to_parquet()?);
         Ok(out)
     }
 }

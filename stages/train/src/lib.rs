@@ -9,14 +9,12 @@
 //! FixedSizeList<f32, rank> (readable by pandas, polars and Spark).
 
 use alsflow_als::{AlsError, AlsModel, AlsParams, InteractionMatrix};
-use alsflow_core::table::{write_batch, IdMap, Interactions};
-use alsflow_core::{Format, Stage, StageContext, StageError, StageInputs, StageOutputs};
-use arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt32Array,
+use alsflow_core::catalog::{preprocess, split, train, tune};
+use alsflow_core::table::{IdMap, Interactions};
+use alsflow_core::{
+    ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
-use arrow::datatypes::{DataType, Field, Schema};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use alsflow_formats::factors::write_factors;
 use std::time::Instant;
 
 /// The `train` stage.
@@ -39,79 +37,38 @@ fn stage_error(e: AlsError, input: &str) -> StageError {
     }
 }
 
-/// The `user_factors` / `item_factors` table: `idx`, `raw_id`, `factors`.
-pub fn factor_table(
-    factors: &[f32],
-    rank: usize,
-    ids: &IdMap,
-    what: &str,
-) -> Result<Vec<u8>, StageError> {
-    let n = ids.len();
-    if factors.len() != n * rank {
-        return Err(StageError::other(format!(
-            "{what}: {} factor values for {n} ids at rank {rank}",
-            factors.len()
-        )));
-    }
-    let item_field = Arc::new(Field::new("item", DataType::Float32, false));
-    let list = FixedSizeListArray::try_new(
-        item_field.clone(),
-        rank as i32,
-        Arc::new(Float32Array::from(factors.to_vec())) as ArrayRef,
-        None,
-    )
-    .map_err(|e| StageError::other(format!("{what}: {e}")))?;
-    let schema = Schema::new(vec![
-        Field::new("idx", DataType::UInt32, false),
-        Field::new("raw_id", DataType::Utf8, false),
-        Field::new(
-            "factors",
-            DataType::FixedSizeList(item_field, rank as i32),
-            false,
-        ),
-    ]);
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from_iter_values(0..n as u32)),
-        Arc::new(StringArray::from_iter_values(ids.raw_ids.iter())),
-        Arc::new(list),
-    ];
-    let batch = RecordBatch::try_new(Arc::new(schema), cols)
-        .map_err(|e| StageError::other(format!("{what}: {e}")))?;
-    let mut meta = BTreeMap::new();
-    meta.insert("alsflow.table".to_string(), what.to_string());
-    meta.insert("rank".to_string(), rank.to_string());
-    Ok(write_batch(&batch, &meta)?)
-}
-
 impl Stage for Train {
     const NAME: &'static str = "train";
-    const OUTPUTS: &'static [&'static str] = &["model", "user_factors", "item_factors"];
+    const INPUTS: &'static [InputSpec] = &[
+        InputSpec::needs(split::TRAIN),
+        InputSpec::needs(preprocess::USERS),
+        InputSpec::needs(preprocess::ITEMS),
+        InputSpec::uses_if_present(tune::BEST_PARAMS),
+    ];
+    const OUTPUTS: &'static [ArtifactName] = train::ALL;
     type Params = AlsParams;
+
+    /// Threads and the loss trace change how a model is computed and logged, not its
+    /// factors: they stay out of the key (and out of the stored model's params).
+    fn key_params(params: &AlsParams) -> AlsParams {
+        AlsParams {
+            threads: 0,
+            compute_loss: false,
+            ..params.clone()
+        }
+    }
 
     fn run(
         params: &AlsParams,
         inputs: &StageInputs,
         ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
-        let train_in = inputs.get("split.train")?;
-        let table =
-            Interactions::from_parquet(&train_in.bytes).map_err(|e| StageError::BadInput {
-                source_name: train_in.label.clone(),
-                line: None,
-                message: e.to_string(),
-            })?;
-        let users_in = inputs.get("preprocess.users")?;
-        let items_in = inputs.get("preprocess.items")?;
-        let users = IdMap::from_parquet(&users_in.bytes).map_err(|e| StageError::BadInput {
-            source_name: users_in.label.clone(),
-            line: None,
-            message: e.to_string(),
-        })?;
-        let items = IdMap::from_parquet(&items_in.bytes).map_err(|e| StageError::BadInput {
-            source_name: items_in.label.clone(),
-            line: None,
-            message: e.to_string(),
-        })?;
+        let train_in = inputs.get(split::TRAIN.qualified)?;
+        let table: Interactions = train_in.table()?;
+        let users_in = inputs.get(preprocess::USERS.qualified)?;
+        let items_in = inputs.get(preprocess::ITEMS.qualified)?;
+        let users: IdMap = users_in.table()?;
+        let items: IdMap = items_in.table()?;
         for (map, n, label) in [
             (&users, table.n_users, &users_in.label),
             (&items, table.n_items, &items_in.label),
@@ -128,14 +85,15 @@ impl Stage for Train {
                 });
             }
         }
-        let (p, origin) = match inputs.optional("tune.best_params") {
-            // The tuned params, run with this stage's thread count.
+        let (p, origin) = match inputs.optional_value::<AlsParams>(tune::BEST_PARAMS)? {
+            // The tuned params, run with this stage's thread count and loss setting.
             Some(best) => (
                 AlsParams {
                     threads: params.threads,
-                    ..alsflow_core::codec::decode::<AlsParams>("tune.best_params", &best.bytes)?
+                    compute_loss: params.compute_loss,
+                    ..best
                 },
-                "tune.best_params",
+                tune::BEST_PARAMS.qualified,
             ),
             None => (params.clone(), "[train]"),
         };
@@ -152,26 +110,25 @@ impl Stage for Train {
         .map_err(|e| stage_error(e, &train_in.label))?;
         progress.finish();
         let secs = start.elapsed().as_secs_f64();
-        // The thread count is how the model was computed, not part of it: factors are
-        // bit-identical for any value, so the stored params say 0 (all cores) and the
-        // model's artifact id does not depend on the machine's threads.
-        model.params.threads = 0;
+        // The thread count and the loss trace are how the model was computed and logged,
+        // not part of it: factors are bit-identical for any value, so the stored model
+        // holds the key's params and no trace, and its artifact id depends on neither.
+        model.params = Self::key_params(&model.params);
+        let final_loss = model.loss.last().copied();
+        model.loss.clear();
 
         let mut out = StageOutputs::new();
-        out.add(
-            "model",
-            Format::Bincode,
+        out.put(
+            train::MODEL,
             model.to_bytes().map_err(|e| stage_error(e, "model"))?,
         );
-        out.add(
-            "user_factors",
-            Format::Parquet,
-            factor_table(&model.user_factors, model.rank, &users, "user_factors")?,
+        out.put(
+            train::USER_FACTORS,
+            write_factors(&model.user_factors, model.rank, &users, "user_factors")?,
         );
-        out.add(
-            "item_factors",
-            Format::Parquet,
-            factor_table(&model.item_factors, model.rank, &items, "item_factors")?,
+        out.put(
+            train::ITEM_FACTORS,
+            write_factors(&model.item_factors, model.rank, &items, "item_factors")?,
         );
         out.note(format!(
             "{} users × {} items, {} interactions, rank {}",
@@ -190,7 +147,7 @@ impl Stage for Train {
                 secs / p.max_iter as f64
             ));
         }
-        if let Some(l) = model.loss.last() {
+        if let Some(l) = final_loss {
             out.note(format!("final loss {l:.6e}"));
         }
         Ok(out)
@@ -201,8 +158,8 @@ impl Stage for Train {
 mod tests {
     use super::*;
     use alsflow_core::stage::LocalContext;
-    use alsflow_core::{ArtifactId, InputArtifact};
-    use arrow::array::Array;
+    use alsflow_core::{ArtifactId, Format, InputArtifact};
+    use arrow::array::{Array, FixedSizeListArray, Float32Array, StringArray};
 
     fn input(label: &str, format: Format, bytes: Vec<u8>) -> InputArtifact {
         InputArtifact {
@@ -267,11 +224,13 @@ mod tests {
         let ctx = LocalContext::new("t");
         let out = Train::run(&params(), &inputs(), &ctx).unwrap();
         let names: Vec<&str> = out.artifacts.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, Train::OUTPUTS);
+        let declared: Vec<&str> = Train::OUTPUTS.iter().map(|a| a.output).collect();
+        assert_eq!(names, declared);
         let model = AlsModel::from_bytes(output(&out, "model")).unwrap();
         assert_eq!(
             (model.n_users, model.n_items, model.rank, model.loss.len()),
-            (4, 3, 3, 4)
+            (4, 3, 3, 0),
+            "the loss trace goes to the summary, not into the model"
         );
         let (batch, meta) = alsflow_core::table::read_batch(output(&out, "item_factors")).unwrap();
         assert_eq!(meta.get("rank").map(String::as_str), Some("3"));
@@ -354,8 +313,15 @@ mod tests {
         );
         let out = Train::run(&params(), &s, &ctx).unwrap();
         let model = AlsModel::from_bytes(output(&out, "model")).unwrap();
-        // The tuned params, with the thread count left out of the stored model.
-        assert_eq!(model.params, AlsParams { threads: 0, ..best });
+        // The tuned params, with the thread count and loss flag left out of the model.
+        assert_eq!(
+            model.params,
+            AlsParams {
+                threads: 0,
+                compute_loss: false,
+                ..best
+            }
+        );
         assert_eq!(model.rank, 5);
     }
 

@@ -144,12 +144,13 @@ pub fn expand(
 
 /// The parameters that decide a fit's result, as canonical JSON: `threads` and
 /// `compute_loss` do not change the factors, so they are normalised away.
-pub fn canonical_params(p: &AlsParams) -> String {
-    let mut q = p.clone();
-    q.threads = 0;
-    q.compute_loss = false;
-    // Field order is the struct's, so the text is canonical.
-    serde_json::to_string(&q).unwrap_or_default()
+pub fn canonical_params(p: &AlsParams) -> Result<String, StageError> {
+    let q = AlsParams {
+        threads: 0,
+        compute_loss: false,
+        ..p.clone()
+    };
+    alsflow_core::canonical::to_string("grid point", &q).map_err(|e| StageError::other(e.to_string()))
 }
 
 /// Points that differ only in `max_iter`, sharing one fit: the group's points
@@ -167,7 +168,9 @@ pub fn group_by_max_iter(points: &[GridPoint]) -> Vec<PointGroup> {
     for (i, p) in points.iter().enumerate() {
         let mut q = p.params.clone();
         q.max_iter = 0;
-        let key = canonical_params(&q);
+        // Serialising plain params cannot fail; the point's label keeps keys distinct if
+        // it ever did.
+        let key = canonical_params(&q).unwrap_or_else(|_| p.label());
         if !groups.contains_key(&key) {
             order.push(key.clone());
         }

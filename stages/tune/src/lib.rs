@@ -23,17 +23,18 @@
 
 pub mod bench;
 pub mod grid;
-pub mod plots;
-pub mod results;
 
 use alsflow_als::{fit_with, AlsModel, AlsParams, InteractionMatrix};
 use alsflow_core::table::Interactions;
 use alsflow_core::{
-    codec, ArtifactId, Format, Stage, StageContext, StageError, StageInputs, StageOutputs,
+    codec, ArtifactId, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
 use grid::{canonical_params, GridPoint, PointGroup};
-use results::ResultRow;
+use alsflow_core::catalog::{split, tune};
+use alsflow_core::{ArtifactName, InputSpec};
+use alsflow_formats::results::{self, ResultRow};
+use alsflow_formats::plots;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -107,21 +108,30 @@ pub struct Tune;
 
 impl Stage for Tune {
     const NAME: &'static str = "tune";
-    const OUTPUTS: &'static [&'static str] = &["results", "best_params", "heatmap", "roem_vs_iter"];
+    const INPUTS: &'static [InputSpec] = &[InputSpec::needs(split::FOLDS)];
+    const OUTPUTS: &'static [ArtifactName] = tune::ALL;
     type Params = Params;
+
+    /// Threads, the loss trace and how many fits run at once do not change any result.
+    fn key_params(params: &Params) -> Params {
+        Params {
+            parallel_points: 0,
+            base: AlsParams {
+                threads: 0,
+                compute_loss: false,
+                ..params.base.clone()
+            },
+            ..params.clone()
+        }
+    }
 
     fn run(
         params: &Params,
         inputs: &StageInputs,
         ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
-        let folds_in = inputs.get("split.folds")?;
-        let folds =
-            Interactions::from_parquet(&folds_in.bytes).map_err(|e| StageError::BadInput {
-                source_name: folds_in.label.clone(),
-                line: None,
-                message: e.to_string(),
-            })?;
+        let folds_in = inputs.get(split::FOLDS.qualified)?;
+        let folds: Interactions = folds_in.table()?;
         let outcome = run_grid(params, &folds, &folds_in.label, folds_in.id, ctx)?;
         outcome.into_outputs(params)
     }
@@ -165,7 +175,7 @@ impl TuneOutcome {
             plots::heatmap_svg(&self.rows, "roem").map_err(|e| StageError::other(e.to_string()))?;
         let curve = plots::metric_vs_iter_svg(&self.rows, "roem")
             .map_err(|e| StageError::other(e.to_string()))?;
-        out.add("results", Format::Parquet, table);
+        out.put(tune::RESULTS, table);
         // The thread count is an execution setting, not a choice of the search:
         // leaving it out keeps best_params (and train downstream) identical across
         // machines and `threads` values.
@@ -173,13 +183,9 @@ impl TuneOutcome {
             threads: 0,
             ..self.best_params().clone()
         };
-        out.add(
-            "best_params",
-            Format::Bincode,
-            codec::encode("best params", &best)?,
-        );
-        out.add("heatmap", Format::Svg, heat.into_bytes());
-        out.add("roem_vs_iter", Format::Svg, curve.into_bytes());
+        out.put(tune::BEST_PARAMS, codec::encode("best params", &best)?);
+        out.put(tune::HEATMAP, heat.into_bytes());
+        out.put(tune::ROEM_VS_ITER, curve.into_bytes());
         let total = self.rows.len();
         out.note(format!(
             "{} grid points x {} folds: {} fits run, {} of {} results memoised, {:.2} s (jobs {:.2} s, of which validation {:.2} s)",
@@ -244,12 +250,12 @@ fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, S
     Ok(FoldData { matrix, eval })
 }
 
-fn memo_key(point: &AlsParams, fold: u8, k: usize, folds_id: ArtifactId) -> Vec<u8> {
-    format!(
-        "tune/v1\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
-        canonical_params(point)
+fn memo_key(point: &AlsParams, fold: u8, k: usize, folds_id: ArtifactId) -> Result<Vec<u8>, StageError> {
+    Ok(format!(
+        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
+        canonical_params(point)?
     )
-    .into_bytes()
+    .into_bytes())
 }
 
 /// A (point group, fold) unit of work: the points of the group still to compute.
@@ -321,7 +327,7 @@ pub fn run_grid(
         for fold in 0..n_folds as u8 {
             let mut missing = Vec::new();
             for &p in &group.points {
-                let key = memo_key(&points[p].params, fold, params.k, folds_id);
+                let key = memo_key(&points[p].params, fold, params.k, folds_id)?;
                 match ctx
                     .memo_get(&key)
                     .and_then(|v| codec::decode::<Metrics>("tune memo", &v).ok())
@@ -419,7 +425,7 @@ pub fn run_grid(
                 });
             }
             for (point, fold, m) in &got {
-                let key = memo_key(&points[*point].params, *fold, params.k, folds_id);
+                let key = memo_key(&points[*point].params, *fold, params.k, folds_id)?;
                 ctx.memo_put(&key, &codec::encode("tune memo", m)?);
             }
             if let Ok(mut s) = fit_seconds.lock() {

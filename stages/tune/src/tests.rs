@@ -2,7 +2,7 @@
 
 use super::*;
 use alsflow_core::stage::LocalContext;
-use alsflow_core::InputArtifact;
+use alsflow_core::{Format, InputArtifact};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -91,8 +91,8 @@ fn adding_one_alpha_value_fits_only_the_new_points() {
     assert_eq!(ctx.puts.load(Ordering::SeqCst), 12);
     for name in Tune::OUTPUTS {
         assert_eq!(
-            artifact(&first, name),
-            artifact(&again, name),
+            artifact(&first, name.output),
+            artifact(&again, name.output),
             "{name} differs on a memoised rerun"
         );
     }
@@ -243,7 +243,7 @@ fn outputs_are_identical_for_any_parallelism_and_plots_are_svg() {
     )
     .unwrap();
     for name in Tune::OUTPUTS {
-        assert_eq!(artifact(&seq, name), artifact(&par, name), "{name}");
+        assert_eq!(artifact(&seq, name.output), artifact(&par, name.output), "{name}");
     }
     let svg = std::str::from_utf8(artifact(&seq, "heatmap")).unwrap();
     assert!(

@@ -17,7 +17,7 @@ pub struct DagArgs {
 /// Print the DAG.
 pub fn exec(cli: &Cli, args: &DagArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(cli, &[])?;
-    let dag = build_dag(&cfg).map_err(anyhow::Error::msg)?;
+    let dag = build_dag(&cfg)?;
     dag.validate()?;
     if args.dot {
         println!("digraph pipeline {{\n  rankdir=LR;");

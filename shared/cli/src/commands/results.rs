@@ -131,7 +131,7 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     for d in &datasets {
         let run = latest_run(&store, d, "evaluate")?;
         let bytes = store.read(&named(&run, "output", "metrics")?)?;
-        all.insert(d.clone(), alsflow_evaluate::metrics_json(&bytes)?);
+        all.insert(d.clone(), alsflow_formats::metrics::metrics_json(&bytes)?);
     }
     if args.json {
         println!("{}", serde_json::Value::Object(all));

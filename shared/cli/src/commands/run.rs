@@ -2,7 +2,8 @@
 
 use crate::common::{load_config, open_store};
 use crate::Cli;
-use alsflow_runner::build::{build_dag, STAGE_ORDER};
+use alsflow_runner::build::build_dag;
+use alsflow_runner::registry;
 use alsflow_runner::download::ensure_source;
 use alsflow_runner::engine::{Engine, NodeReport, NodeStatus, RunOptions};
 use anyhow::bail;
@@ -55,8 +56,9 @@ pub fn report_json(r: &NodeReport) -> serde_json::Value {
 pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = load_config(cli, &args.set)?;
     for s in &args.stages {
-        if !STAGE_ORDER.contains(&s.as_str()) {
-            bail!("unknown stage '{s}' (stages: {})", STAGE_ORDER.join(", "));
+        if registry::find(s).is_none() {
+            let all: Vec<&str> = registry::names().collect();
+            bail!("unknown stage '{s}' (stages: {})", all.join(", "));
         }
     }
     if !args.datasets.is_empty() {
@@ -70,7 +72,7 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             ensure_source(src, &cfg.data_home, &d.name)?;
         }
     }
-    let dag = build_dag(&cfg).map_err(anyhow::Error::msg)?;
+    let dag = build_dag(&cfg)?;
     let store = open_store(cli)?;
     let mut targets = BTreeSet::new();
     for s in &args.stages {

@@ -20,7 +20,7 @@ pub struct StatusArgs {
 /// Print the status.
 pub fn exec(cli: &Cli, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(cli, &args.set)?;
-    let dag = build_dag(&cfg).map_err(anyhow::Error::msg)?;
+    let dag = build_dag(&cfg)?;
     let store = open_store(cli)?;
     let engine = Engine::new(store.clone(), dag)?;
     let st = alsflow_runner::status::status(&engine, &store);

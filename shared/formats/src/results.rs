@@ -3,7 +3,7 @@
 //! and so the artifact id, differ between identical runs); they go to the summary.
 
 use alsflow_als::AlsParams;
-use alsflow_core::table::{read_batch, write_batch, TableError};
+use alsflow_core::table::{read_batch, write_batch, TableArtifact, TableError};
 use alsflow_metrics::{metric_names, Metrics};
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
@@ -197,6 +197,19 @@ pub fn read_results(bytes: &[u8]) -> Result<Vec<ResultRow>, TableError> {
         });
     }
     Ok(rows)
+}
+
+/// The whole `tune.results` table, as stages decode it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TuneResults {
+    /// One row per (point, fold), point-major.
+    pub rows: Vec<ResultRow>,
+}
+
+impl TableArtifact for TuneResults {
+    fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
+        read_results(bytes).map(|rows| TuneResults { rows })
+    }
 }
 
 /// Mean over folds per grid point: (first row of the point, mean of each metric), in point order.
