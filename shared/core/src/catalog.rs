@@ -133,7 +133,11 @@ mod tests {
         assert_eq!(split::TRAIN.qualified, "split.train");
         assert_eq!(split::TRAIN.stage, "split");
         assert_eq!(train::MODEL.format, Format::Bincode);
-        let mut all: Vec<&str> = ALL.iter().flat_map(|s| s.iter()).map(|a| a.qualified).collect();
+        let mut all: Vec<&str> = ALL
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|a| a.qualified)
+            .collect();
         let n = all.len();
         all.sort();
         all.dedup();

@@ -21,8 +21,8 @@ pub mod test_support;
 
 pub use catalog::ArtifactName;
 pub use stage::{
-    InputArtifact, InputKind, InputSpec, OutputArtifact, Progress, Stage, StageContext,
-    StageError, StageInputs, StageOutputs,
+    InputArtifact, InputKind, InputSpec, OutputArtifact, Progress, Stage, StageContext, StageError,
+    StageInputs, StageOutputs,
 };
 
 use serde::{Deserialize, Serialize};

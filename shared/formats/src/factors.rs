@@ -40,10 +40,7 @@ pub fn write_factors(
     if factors.len() != n * rank {
         return Err(schema_err(
             what,
-            format!(
-                "{} factor values for {n} ids at rank {rank}",
-                factors.len()
-            ),
+            format!("{} factor values for {n} ids at rank {rank}", factors.len()),
         ));
     }
     let item_field = Arc::new(Field::new("item", DataType::Float32, false));

@@ -20,7 +20,6 @@ pub const SOURCE_KEYS: &[&str] = &[
     "test_sha256",
 ];
 
-
 /// A configuration error: one line saying what and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -498,7 +497,10 @@ enabled = false
         let c = parse(BASE, &[]).expect("valid");
         assert_eq!(c.datasets[0].train.alpha, 40.0);
         assert_eq!(c.datasets[1].train.alpha, 5.0);
-        assert_eq!(c.datasets[1].train.rank, 8, "other [train] keys still apply");
+        assert_eq!(
+            c.datasets[1].train.rank, 8,
+            "other [train] keys still apply"
+        );
         assert_eq!(
             c.datasets[0].source.as_ref().map(|s| s.path.clone()),
             Some(PathBuf::from("/home/a/ratings.csv"))

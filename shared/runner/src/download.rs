@@ -3,7 +3,7 @@
 
 use crate::config::{ConfigError, SourceSpec};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 /// Make sure `src` exists locally: present already, or downloaded from its URL.
@@ -31,63 +31,93 @@ pub fn ensure_source(src: &SourceSpec, data_home: &Path, dataset: &str) -> Resul
         .map_err(|e| missing(format!("; download from {url} failed: {e}")))
 }
 
-/// Download `url` into `dest`, checking `sha256` (hex) when given.
-pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), String> {
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The request failed (connection, HTTP status).
+    #[error("{0}")]
+    Http(String),
+    /// Reading the response body failed.
+    #[error("read error: {0}")]
+    Read(std::io::Error),
+    /// The downloaded bytes do not have the configured sha256.
+    #[error("sha256 mismatch: expected {expected}, got {actual}")]
+    Checksum {
+        /// The configured sha256.
+        expected: String,
+        /// The downloaded file's sha256.
+        actual: String,
+    },
+    /// The file could not be written.
+    #[error(transparent)]
+    File(#[from] alsflow_core::files::FileError),
+    /// The destination directory could not be created.
+    #[error("cannot create {}: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Download `url` into `dest` (atomically: a failed download leaves nothing), checking
+/// `sha256` (hex) when given.
+pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), DownloadError> {
     let resp = ureq::get(url)
         .timeout(std::time::Duration::from_secs(600))
         .call()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DownloadError::Http(e.to_string()))?;
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(|source| DownloadError::Dir {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
-    let file_name = dest
-        .file_name()
-        .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_else(|| "download".into());
-    let tmp = dest.with_file_name(format!(".{file_name}.{}.part", std::process::id()));
-    let result = (|| {
-        let mut out = std::fs::File::create(&tmp)
-            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    // Errors found inside the writer abort it (nothing is published) and are kept here.
+    let mut failure: Option<DownloadError> = None;
+    let written = alsflow_core::files::write_atomic_with(dest, |out| {
         let mut reader = resp.into_reader();
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(|e| format!("read error: {e}"))?;
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let abort = std::io::Error::new(e.kind(), e.to_string());
+                    failure = Some(DownloadError::Read(e));
+                    return Err(abort);
+                }
+            };
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            out.write_all(&buf[..n])?;
         }
-        out.sync_all()
-            .map_err(|e| format!("cannot sync {}: {e}", tmp.display()))?;
-        let got: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if let Some(want) = sha256 {
-            if !got.eq_ignore_ascii_case(want) {
-                return Err(format!("sha256 mismatch: expected {want}, got {got}"));
+        let actual = alsflow_core::hex::encode(&hasher.finalize());
+        match sha256 {
+            Some(want) if !actual.eq_ignore_ascii_case(want) => {
+                failure = Some(DownloadError::Checksum {
+                    expected: want.to_string(),
+                    actual,
+                });
+                Err(std::io::Error::other("checksum mismatch"))
             }
+            _ => Ok(()),
         }
-        std::fs::rename(&tmp, dest)
-            .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), dest.display()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    });
+    match (written, failure) {
+        (_, Some(f)) => Err(f),
+        (Err(e), None) => Err(DownloadError::File(e)),
+        (Ok(()), None) => Ok(()),
     }
-    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
+    use std::io::{BufRead, Write};
     use std::net::TcpListener;
 
     /// Serve `body` to every request on a loopback port; returns the base URL.
@@ -128,10 +158,7 @@ mod tests {
     }
 
     fn sha(b: &[u8]) -> String {
-        Sha256::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect()
+        alsflow_core::hex::encode(&Sha256::digest(b))
     }
 
     const BODY: &[u8] = b"user,item,value\n1,2,3\n";

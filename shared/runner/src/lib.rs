@@ -15,10 +15,11 @@ pub mod build;
 pub mod config;
 pub mod download;
 pub mod engine;
+#[cfg(test)]
+mod fingerprint;
 pub mod lineage;
 pub mod registry;
 pub mod status;
 
 pub use config::{ConfigError, PipelineConfig};
 pub use engine::{Dag, Engine, InputSource, Node, NodeReport, NodeStatus, RunOptions};
-

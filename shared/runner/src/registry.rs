@@ -93,8 +93,10 @@ const fn entry<S: Stage>(crate_name: &'static str, configure: Configure) -> Stag
 
 /// Bind `params` to stage `S`'s body; its key hashes [`Stage::key_params`].
 pub fn configured<S: Stage + 'static>(params: S::Params) -> Result<Configured, BuildError> {
-    let params_json =
-        alsflow_core::canonical::to_string(&format!("{} params", S::NAME), &S::key_params(&params))?;
+    let params_json = alsflow_core::canonical::to_string(
+        &format!("{} params", S::NAME),
+        &S::key_params(&params),
+    )?;
     let run: RunFn =
         Arc::new(move |inputs: &StageInputs, ctx: &dyn StageContext| S::run(&params, inputs, ctx));
     Ok(Configured { params_json, run })

@@ -36,7 +36,7 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
         let mut reasons = Vec::new();
         let mut state = "stale";
         match &expected[i] {
-            Err(e) => reasons.push(e.clone()),
+            Err(e) => reasons.push(e.to_string()),
             Ok(Some((key, ids))) => {
                 let cached = store
                     .run(key)

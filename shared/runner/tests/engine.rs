@@ -393,3 +393,40 @@ fn a_node_reading_a_later_node_is_a_cycle() {
     let err = Engine::new(f.store.clone(), d).err().expect("cycle");
     assert!(err.to_string().contains("cycle"), "{err}");
 }
+
+#[test]
+fn a_panic_outside_a_stage_body_fails_its_branch_and_spares_the_others() {
+    let f = fixture();
+    let toy = Toy::default();
+    let mut e = Engine::new(
+        f.store.clone(),
+        dag(&f.counts, &f.raw, &["one", "two"], &toy),
+    )
+    .unwrap();
+    // The report callback runs on the branch thread: a panic there takes the branch
+    // down after b ran, before its report reached the caller.
+    let reports = e.run(
+        &RunOptions::default(),
+        Arc::new(|r: &NodeReport| {
+            if r.dataset == "one" && r.stage == "b" {
+                panic!("report sink broke");
+            }
+        }),
+    );
+    let got = statuses(&reports);
+    assert_eq!(
+        got,
+        [
+            "one/a:ran",
+            "one/b:failed",
+            "one/c:failed",
+            "two/a:ran",
+            "two/b:ran",
+            "two/c:ran"
+        ]
+    );
+    let NodeStatus::Failed(why) = &reports[1].status else {
+        unreachable!()
+    };
+    assert!(why.contains("report sink broke"), "{why}");
+}

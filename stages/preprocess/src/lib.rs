@@ -22,11 +22,11 @@ pub use params::{
     SyntheticParams, SyntheticValues,
 };
 
-use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::catalog::{preprocess, raw};
+use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::{
-    ArtifactName, InputArtifact, InputSpec, Stage, StageContext, StageError,
-    StageInputs, StageOutputs,
+    ArtifactName, InputArtifact, InputSpec, Stage, StageContext, StageError, StageInputs,
+    StageOutputs,
 };
 use parse::{Layout, Parsed, RowError};
 use rayon::prelude::*;

@@ -16,9 +16,9 @@
 //! user or item absent from the other folds) columns. Same seed ⇒ same bytes: the
 //! PRNG is the workspace's xoshiro256** (`alsflow_core::rng`), used sequentially.
 
+use alsflow_core::catalog::{preprocess, split};
 use alsflow_core::rng::Xoshiro256;
 use alsflow_core::table::Interactions;
-use alsflow_core::catalog::{preprocess, split};
 use alsflow_core::{
     ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };

@@ -3,9 +3,9 @@
 use crate::common::{load_config, open_store};
 use crate::Cli;
 use alsflow_runner::build::build_dag;
-use alsflow_runner::registry;
 use alsflow_runner::download::ensure_source;
 use alsflow_runner::engine::{Engine, NodeReport, NodeStatus, RunOptions};
+use alsflow_runner::registry;
 use anyhow::bail;
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
