@@ -42,9 +42,8 @@ pipeline: build
 	  $(BIN) run --config pipelines/synthetic.toml; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-# The end-to-end tests (tests/) run the alsflow binary: build it first.
+# The end-to-end tests (shared/cli/tests/) run the binary cargo builds for them.
 test:
-	$(CARGO) build -p alsflow
 	$(CARGO) test --workspace
 
 lint:

@@ -21,7 +21,7 @@ mkdir -p benches/data benches/results
 source benches/venv.sh
 
 echo "== building the alsflow tools (release)"
-cargo build --release -q --example synth_tsv --example fit_tsv
+cargo build --release -q -p alsflow --example synth_tsv --example fit_tsv
 if [ ! -s "$DATA" ]; then
   echo "== generating $DATA"
   target/release/examples/synth_tsv "$DATA"

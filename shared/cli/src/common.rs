@@ -29,7 +29,7 @@ pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<Store>> {
     // Absolute, so the store never sees an empty parent of a bare relative name.
     let dir = store_dir(cli);
     let dir = std::path::absolute(&dir).unwrap_or(dir);
-    let timeout = Duration::from_secs_f64(cli.lock_timeout.max(0.0));
+    let timeout = Duration::from_secs_f64(cli.lock_timeout);
     let store = Store::open(&dir, timeout)
         .with_context(|| format!("cannot open the store at {}", dir.display()))?;
     Ok(Arc::new(store))
@@ -105,15 +105,10 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// Write `bytes` to `path` through a temp file beside it and a rename, so a failed or
-/// killed command never leaves a half-written file under the requested name.
+/// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename),
+/// so a failed or killed command never leaves a half-written file under that name.
 pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(alsflow_core::files::write_atomic(path, bytes)?)
 }
 
 /// Resolve an artifact id or unique prefix.

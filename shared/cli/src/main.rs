@@ -27,8 +27,9 @@ pub struct Cli {
     /// (default: $ALSFLOW_DATA, else ./data).
     #[arg(long, global = true, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Seconds to wait for another alsflow process to release the store.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0)]
+    /// Seconds to wait for another alsflow process to release the store (0 to 86400).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0,
+          value_parser = parse_lock_timeout)]
     pub lock_timeout: f64,
     /// The command.
     #[command(subcommand)]
@@ -62,6 +63,18 @@ pub enum Command {
     Recommend(commands::results::RecommendArgs),
     /// The items most similar to an item.
     Similar(commands::results::SimilarArgs),
+}
+
+/// `--lock-timeout`: a finite number of seconds, at most a day.
+fn parse_lock_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(format!("{s} is not between 0 and 86400 seconds"));
+    }
+    Ok(v)
 }
 
 fn main() -> ExitCode {

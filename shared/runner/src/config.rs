@@ -20,6 +20,10 @@ pub const SOURCE_KEYS: &[&str] = &[
     "test_sha256",
 ];
 
+/// `train.threads` may ask for at most this many threads per core: more only adds
+/// contention, and a typo (`threads = 2000`) would otherwise spawn them all.
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
 /// A configuration error: one line saying what and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -131,7 +135,7 @@ impl PipelineConfig {
         }
         let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
         for key in root.keys() {
-            if key != "dataset" && !crate::registry::find(key).is_some() {
+            if key != "dataset" && crate::registry::find(key).is_none() {
                 let sections: Vec<String> =
                     crate::registry::names().map(|s| format!("[{s}]")).collect();
                 return Err(err(format!(
@@ -285,6 +289,14 @@ impl PipelineConfig {
             let preprocess: alsflow_preprocess::Params = typed(pre_t, "", &derr)?;
             let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
             let train: TrainParams = typed(effective("train"), "train.", &derr)?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if train.threads > MAX_THREADS_PER_CORE * cores {
+                return Err(derr(format!(
+                    "train.threads = {}: more than {MAX_THREADS_PER_CORE} × the {cores} cores of \
+                     this machine (0 = all cores)",
+                    train.threads
+                )));
+            }
             let mut tune_t = effective("tune");
             // Tuning is opt-in: without `enabled = true` the branch has no tune stage.
             match tune_t.get("enabled") {
@@ -568,6 +580,16 @@ enabled = false
         assert!(e.contains("key 'path' must be a string"), "{e}");
         let e = err("[[dataset]\n", &[]);
         assert!(e.starts_with("pipeline.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn thread_counts_are_bounded_by_the_machine() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ok = format!("train.threads={}", MAX_THREADS_PER_CORE * cores);
+        assert!(parse(BASE, &[&ok]).is_ok());
+        let too_many = format!("train.threads={}", MAX_THREADS_PER_CORE * cores + 1);
+        let e = err(BASE, &[&too_many]);
+        assert!(e.contains("train.threads") && e.contains("cores"), "{e}");
     }
 
     #[test]

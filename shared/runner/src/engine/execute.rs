@@ -16,20 +16,20 @@ use std::time::Instant;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// A raw input file could not be imported.
-    #[error("input '{name}': {source}")]
+    #[error("input '{name}': {error}")]
     Source {
         /// The input's name.
         name: String,
         /// What the store said.
-        source: StoreError,
+        error: Box<StoreError>,
     },
     /// A produced input could not be read (after repair attempts).
-    #[error("input '{name}': {source}")]
+    #[error("input '{name}': {error}")]
     Input {
         /// The input's name.
         name: String,
         /// What the store said.
-        source: StoreError,
+        error: Box<StoreError>,
     },
     /// An input object exists without an artifact record (the store lost a record).
     #[error("input '{name}' = object {} has no artifact record", id.short())]
@@ -40,16 +40,16 @@ pub enum ExecError {
         id: ArtifactId,
     },
     /// A corrupt input stayed corrupt after rebuilding it.
-    #[error("input '{name}' is still unreadable after rebuilding it: {source}")]
+    #[error("input '{name}' is still unreadable after rebuilding it: {error}")]
     RepairFailed {
         /// The input's name.
         name: String,
         /// The last read error.
-        source: StoreError,
+        error: Box<StoreError>,
     },
     /// The store failed while checking the cache or recording the run.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     /// The stage body returned an error.
     #[error(transparent)]
     Stage(#[from] StageError),
@@ -59,6 +59,12 @@ pub enum ExecError {
     /// The outputs do not match the stage's declaration.
     #[error("{0}")]
     Outputs(String),
+}
+
+impl From<StoreError> for ExecError {
+    fn from(e: StoreError) -> Self {
+        ExecError::Store(Box::new(e))
+    }
 }
 
 /// The text of a panic payload.
@@ -223,9 +229,9 @@ impl BranchRunner {
                     let id = self
                         .store
                         .put_source_file(path, url.as_deref(), sha256.as_deref())
-                        .map_err(|source| ExecError::Source {
+                        .map_err(|e| ExecError::Source {
                             name: name.clone(),
-                            source,
+                            error: Box::new(e),
                         })?;
                     ids.insert(name.clone(), id);
                 }
@@ -315,7 +321,7 @@ impl BranchRunner {
             if !matches!(e, StoreError::Corrupt { .. } | StoreError::Missing { .. }) {
                 return Err(ExecError::Input {
                     name: name.clone(),
-                    source: e,
+                    error: Box::new(e),
                 });
             }
             // A repair that does not hold (the disk keeps damaging the object) must not
@@ -325,7 +331,7 @@ impl BranchRunner {
             if *attempts > 2 {
                 return Err(ExecError::RepairFailed {
                     name: name.clone(),
-                    source: e,
+                    error: Box::new(e),
                 });
             }
             match src {
@@ -355,9 +361,9 @@ impl BranchRunner {
                     );
                     self.store
                         .put_source_file(path, url.as_deref(), sha256.as_deref())
-                        .map_err(|source| ExecError::Source {
+                        .map_err(|e| ExecError::Source {
                             name: name.clone(),
-                            source,
+                            error: Box::new(e),
                         })?;
                 }
             }
