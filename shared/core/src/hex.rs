@@ -27,7 +27,7 @@ fn digit(c: u8) -> Option<u8> {
 /// character or an odd length.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks_exact(2)

@@ -13,15 +13,22 @@
 //! test keep the input's row order. `folds = k ≥ 2` splits train into k seeded parts
 //! of near-equal size (like `numpy.array_split` of a permutation); the `folds` table
 //! is the train rows with `fold` and `cold` (the row, validated in its fold, has a
-//! user or item absent from the other folds) columns. Same seed ⇒ same bytes: the
-//! PRNG is the workspace's xoshiro256** (`alsflow_core::rng`), used sequentially.
+//! user or item absent from the other folds) columns; [`assign_folds`] and
+//! [`seeded_folds`] make that assignment for other callers (tune's tests and
+//! benchmark). Same seed ⇒ same bytes: the PRNG is the workspace's xoshiro256**
+//! (`alsflow_core::rng`), used sequentially.
 
+mod folds;
+
+pub use folds::{assign_folds, seeded_folds};
+
+use alsflow_core::catalog::{preprocess, split};
 use alsflow_core::rng::Xoshiro256;
 use alsflow_core::table::Interactions;
-use alsflow_core::catalog::{preprocess, split};
 use alsflow_core::{
     ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
+use folds::{permutation, shuffle};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the `split` stage (its `pipeline.toml` section).
@@ -265,8 +272,7 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
                 format!("{k} folds but only {} training rows", train.len()),
             ));
         }
-        let order = permutation(train.len(), &mut Xoshiro256::new(params.seed, 2));
-        let t = train.with_folds(&order, k);
+        let t = seeded_folds(&train, k as u8, params.seed);
         let n_cold = t
             .cold
             .as_ref()
@@ -295,19 +301,6 @@ fn rows_by_user(t: &Interactions) -> Vec<Vec<u32>> {
         by[u as usize].push(r as u32);
     }
     by
-}
-
-fn permutation(n: usize, rng: &mut Xoshiro256) -> Vec<u32> {
-    let mut p: Vec<u32> = (0..n as u32).collect();
-    shuffle(&mut p, rng);
-    p
-}
-
-fn shuffle(v: &mut [u32], rng: &mut Xoshiro256) {
-    for i in (1..v.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        v.swap(i, j);
-    }
 }
 
 #[cfg(test)]

@@ -150,7 +150,8 @@ pub fn canonical_params(p: &AlsParams) -> Result<String, StageError> {
         compute_loss: false,
         ..p.clone()
     };
-    alsflow_core::canonical::to_string("grid point", &q).map_err(|e| StageError::other(e.to_string()))
+    alsflow_core::canonical::to_string("grid point", &q)
+        .map_err(|e| StageError::other(e.to_string()))
 }
 
 /// Points that differ only in `max_iter`, sharing one fit: the group's points

@@ -21,20 +21,17 @@
 //!   `heatmap` and `roem_vs_iter` (SVG, [`plots`]). Timings go only to the summary so
 //!   the artifacts are byte-identical across reruns.
 
-pub mod bench;
 pub mod grid;
 
 use alsflow_als::{fit_with, AlsModel, AlsParams, InteractionMatrix};
+use alsflow_core::catalog::{split, tune};
 use alsflow_core::table::Interactions;
-use alsflow_core::{
-    codec, ArtifactId, Stage, StageContext, StageError, StageInputs, StageOutputs,
-};
+use alsflow_core::{codec, ArtifactId, Stage, StageContext, StageError, StageInputs, StageOutputs};
+use alsflow_core::{ArtifactName, InputSpec};
+use alsflow_formats::plots;
+use alsflow_formats::results::{self, ResultRow};
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
 use grid::{canonical_params, GridPoint, PointGroup};
-use alsflow_core::catalog::{split, tune};
-use alsflow_core::{ArtifactName, InputSpec};
-use alsflow_formats::results::{self, ResultRow};
-use alsflow_formats::plots;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -250,7 +247,12 @@ fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, S
     Ok(FoldData { matrix, eval })
 }
 
-fn memo_key(point: &AlsParams, fold: u8, k: usize, folds_id: ArtifactId) -> Result<Vec<u8>, StageError> {
+fn memo_key(
+    point: &AlsParams,
+    fold: u8,
+    k: usize,
+    folds_id: ArtifactId,
+) -> Result<Vec<u8>, StageError> {
     Ok(format!(
         "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
         canonical_params(point)?

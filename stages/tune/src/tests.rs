@@ -23,7 +23,7 @@ fn planted() -> Interactions {
             }
         }
     }
-    bench::seeded_folds(&t, 3, 11)
+    alsflow_split::seeded_folds(&t, 3, 11)
 }
 
 fn bench_rand(s: &mut u64) -> f64 {
@@ -243,7 +243,11 @@ fn outputs_are_identical_for_any_parallelism_and_plots_are_svg() {
     )
     .unwrap();
     for name in Tune::OUTPUTS {
-        assert_eq!(artifact(&seq, name.output), artifact(&par, name.output), "{name}");
+        assert_eq!(
+            artifact(&seq, name.output),
+            artifact(&par, name.output),
+            "{name}"
+        );
     }
     let svg = std::str::from_utf8(artifact(&seq, "heatmap")).unwrap();
     assert!(

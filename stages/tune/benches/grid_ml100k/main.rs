@@ -17,7 +17,9 @@
 //! with 2 threads per fit, used the same CPU time when measured), so auto keeps jobs
 //! parallel: no per-iteration synchronisation.
 
-use alsflow_tune::bench::{implicit_conventions, run_split};
+mod protocol_split;
+
+use protocol_split::{implicit_conventions, run_split};
 
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
