@@ -2,12 +2,12 @@
 //! the report shows the figures and titles, the CLI helpers name unknown ids.
 
 use super::*;
-use alsflow_core::Format;
-use alsflow_formats::metrics::metrics_json;
-use alsflow_formats::results::ResultRow;
 use alsflow_als::{fit, AlsParams, InteractionMatrix};
 use alsflow_core::stage::LocalContext;
+use alsflow_core::Format;
 use alsflow_core::{ArtifactId, InputArtifact};
+use alsflow_formats::metrics::metrics_json;
+use alsflow_formats::results::ResultRow;
 
 struct World {
     model: AlsModel,
