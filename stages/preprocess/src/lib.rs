@@ -34,7 +34,7 @@ use alsflow_core::{
 };
 use clean::{compact_ids, dedupe, filter_counts};
 use layout::MovielensKind;
-use parse::{Parsed, RowError};
+use parse::Parsed;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -383,7 +383,7 @@ fn read_source<'a>(
         label,
         into,
     )
-    .map_err(|RowError { line, message }| bad_input(label, Some(line), message))
+    .map_err(|e| e.in_file(label))
 }
 
 /// Extra raw files the runner should hand over as inputs: item titles beside a

@@ -3,9 +3,10 @@
 //! through the same checks and conversions as a text file's; in messages, the
 //! "line" of a row is its 1-based row number.
 
+use crate::bad_input;
 use crate::fields::check_id;
 use crate::layout::require_value_column;
-use crate::params::{ColumnRef, Feedback, OnBadRow, Params};
+use crate::params::{ColumnRef, Feedback, Params};
 use crate::parse::{self, Chunk, IdIndex, Layout, Parsed};
 use alsflow_core::StageError;
 use arrow::array::{Array, Float64Array, Int64Array, StringArray};
@@ -23,22 +24,18 @@ fn resolve(
     let n = schema.fields().len();
     match c {
         ColumnRef::Position(p) if *p < n => Ok(*p),
-        ColumnRef::Position(p) => Err(StageError::BadInput {
-            source_name: label.into(),
-            line: None,
-            message: format!("columns.{which} = {p} does not exist: the file has {n} columns"),
-        }),
-        ColumnRef::Name(name) => schema.index_of(name).map_err(|_| StageError::BadInput {
-            source_name: label.into(),
-            line: None,
-            message: format!(
-                "no column named '{name}' (columns.{which}); the file has {:?}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect::<Vec<_>>()
-            ),
+        ColumnRef::Position(p) => Err(bad_input(
+            label,
+            None,
+            format!("columns.{which} = {p} does not exist: the file has {n} columns"),
+        )),
+        ColumnRef::Name(name) => schema.index_of(name).map_err(|_| {
+            let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+            bad_input(
+                label,
+                None,
+                format!("no column named '{name}' (columns.{which}); the file has {names:?}"),
+            )
         }),
     }
 }
@@ -53,11 +50,7 @@ pub(crate) fn read<'a>(
     partition: u8,
     into: &mut Parsed<'a>,
 ) -> Result<(), StageError> {
-    let bad = |m: String| StageError::BadInput {
-        source_name: label.into(),
-        line: None,
-        message: m,
-    };
+    let bad = |m: String| bad_input(label, None, m);
     if bytes.is_empty() {
         return Err(bad("the file is empty (no rows)".into()));
     }
@@ -151,41 +144,23 @@ pub(crate) fn read<'a>(
             ))
         })();
         match row {
-            Err(m) => match params.on_bad_row {
-                OnBadRow::Error => {
-                    return Err(StageError::BadInput {
-                        source_name: label.into(),
-                        line: Some(line),
-                        message: format!("row {line}: {m}"),
-                    })
+            Err(m) => {
+                if !c.bad(line, m, params.on_bad_row) {
+                    // The error is the chunk's; merging reports it.
+                    break;
                 }
-                OnBadRow::Skip => {
-                    c.skipped += 1;
-                    if c.skipped_examples.len() < parse::MAX_EXAMPLES {
-                        c.skipped_examples.push((line, m));
-                    }
-                }
-            },
+            }
             Ok(None) => {}
             Ok(Some((v, ts))) => {
                 let u = Cow::Owned(users.value(r).trim().as_bytes().to_vec());
                 let i = Cow::Owned(items.value(r).trim().as_bytes().to_vec());
-                c.user.push(parse::intern(&mut um, &mut c.user_keys, u).0);
-                c.item.push(parse::intern(&mut im, &mut c.item_keys, i).0);
-                c.value.push(v);
-                if tcol.is_some() {
-                    c.timestamp.push(ts);
-                }
-                c.line.push(line.min(u32::MAX as u64) as u32);
+                let u = parse::intern(&mut um, &mut c.user_keys, u).0;
+                let i = parse::intern(&mut im, &mut c.item_keys, i).0;
+                c.push_row(u, i, v, tcol.map(|_| ts), line);
             }
         }
     }
     c.n_lines = batch.num_rows() as u64;
-    parse::merge_chunks(vec![c], 1, tcol.is_some(), partition, label, into).map_err(|e| {
-        StageError::BadInput {
-            source_name: label.into(),
-            line: Some(e.line),
-            message: e.message,
-        }
-    })
+    parse::merge_chunks(vec![c], 1, tcol.is_some(), partition, label, into)
+        .map_err(|e| e.in_file(label))
 }

@@ -5,9 +5,11 @@
 //! appearance), and the chunk results are merged in chunk order, so the global
 //! dense indices are the first-appearance order of the file whatever the thread count.
 
+use crate::bad_input;
 use crate::fields::{check_id, parse_f64, parse_timestamp, show, split_fields};
 use crate::params::{Encoding, Feedback, OnBadRow};
 use ahash::RandomState;
+use alsflow_core::StageError;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -169,8 +171,26 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// Append a kept row (`timestamp` is `Some` exactly when the file has them).
+    pub(crate) fn push_row(
+        &mut self,
+        user: u32,
+        item: u32,
+        value: f32,
+        timestamp: Option<i64>,
+        line: u64,
+    ) {
+        self.user.push(user);
+        self.item.push(item);
+        self.value.push(value);
+        if let Some(ts) = timestamp {
+            self.timestamp.push(ts);
+        }
+        self.line.push(line.min(u32::MAX as u64) as u32);
+    }
+
     /// Record a bad row: error out (returns false) or skip it.
-    fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
+    pub(crate) fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
         match policy {
             OnBadRow::Error => {
                 self.error = Some((line, msg));
@@ -311,13 +331,7 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                     }
                 };
                 last_user = Some((std::mem::take(&mut fields[layout.user]), u));
-                c.user.push(u);
-                c.item.push(i);
-                c.value.push(v);
-                if layout.timestamp.is_some() {
-                    c.timestamp.push(ts);
-                }
-                c.line.push(line_no.min(u32::MAX as u64) as u32);
+                c.push_row(u, i, v, layout.timestamp.map(|_| ts), line_no);
             }
         }
     }
@@ -346,6 +360,13 @@ fn chunk_bounds(data: &[u8], chunk_bytes: usize) -> Vec<(usize, usize)> {
 pub(crate) struct RowError {
     pub line: u64,
     pub message: String,
+}
+
+impl RowError {
+    /// The stage error naming file `label` and the line.
+    pub(crate) fn in_file(self, label: &str) -> StageError {
+        bad_input(label, Some(self.line), self.message)
+    }
 }
 
 /// Parse `data` (the part of a file after its header, starting at file line

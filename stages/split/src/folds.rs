@@ -92,17 +92,7 @@ pub(crate) fn shuffle(v: &mut [u32], rng: &mut Xoshiro256) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table(n_users: u32, n_items: u32, rows: &[(u32, u32)]) -> Interactions {
-        Interactions {
-            n_users,
-            n_items,
-            user: rows.iter().map(|r| r.0).collect(),
-            item: rows.iter().map(|r| r.1).collect(),
-            value: vec![1.0; rows.len()],
-            ..Default::default()
-        }
-    }
+    use crate::tests::table;
 
     #[test]
     fn parts_follow_the_order_larger_parts_first() {

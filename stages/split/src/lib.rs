@@ -304,10 +304,11 @@ fn rows_by_user(t: &Interactions) -> Vec<Vec<u32>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn table(n_users: u32, n_items: u32, rows: &[(u32, u32)]) -> Interactions {
+    /// A table of `rows` (user, item) with value 1 and timestamps falling by row.
+    pub(crate) fn table(n_users: u32, n_items: u32, rows: &[(u32, u32)]) -> Interactions {
         Interactions {
             n_users,
             n_items,
