@@ -201,52 +201,6 @@ impl Interactions {
         }
     }
 
-    /// A copy with the k-fold columns set: the rows taken in `order` (a permutation of
-    /// the row indices) are cut into `k` near-equal consecutive parts, larger parts first
-    /// (as `numpy.array_split`), giving each row its `fold`; `cold` marks rows whose user
-    /// or item has no row outside their fold.
-    pub fn with_folds(&self, order: &[u32], k: usize) -> Interactions {
-        let n = self.len();
-        let k = k.max(1);
-        let mut fold = vec![0u8; n];
-        let (q, rem) = (n / k, n % k);
-        let mut pos = 0;
-        for f in 0..k {
-            let size = q + usize::from(f < rem);
-            for &r in &order[pos..pos + size] {
-                fold[r as usize] = f as u8;
-            }
-            pos += size;
-        }
-        let (nu, ni) = (self.n_users as usize, self.n_items as usize);
-        let mut user_total = vec![0u32; nu];
-        let mut item_total = vec![0u32; ni];
-        let mut user_in = vec![0u32; nu * k];
-        let mut item_in = vec![0u32; ni * k];
-        for ((&u, &i), &f) in self.user.iter().zip(&self.item).zip(&fold) {
-            let (u, i, f) = (u as usize, i as usize, f as usize);
-            user_total[u] += 1;
-            item_total[i] += 1;
-            user_in[u * k + f] += 1;
-            item_in[i * k + f] += 1;
-        }
-        let cold = (0..n)
-            .map(|r| {
-                let (u, i, f) = (
-                    self.user[r] as usize,
-                    self.item[r] as usize,
-                    fold[r] as usize,
-                );
-                user_total[u] == user_in[u * k + f] || item_total[i] == item_in[i * k + f]
-            })
-            .collect();
-        Interactions {
-            fold: Some(fold),
-            cold: Some(cold),
-            ..self.clone()
-        }
-    }
-
     /// Encode as Parquet (deterministic).
     pub fn to_parquet(&self) -> Result<Vec<u8>, TableError> {
         let n = self.len();

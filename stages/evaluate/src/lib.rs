@@ -132,21 +132,28 @@ pub fn evaluate_all(
     seed: u64,
 ) -> Result<Evaluation, StageError> {
     if model.n_users != train.n_users as usize || model.n_items != train.n_items as usize {
-        return Err(StageError::BadInput {
-            source_name: "train.model".into(),
-            line: None,
-            message: format!(
-                "model is {} users x {} items but split.train is {} x {}",
-                model.n_users, model.n_items, train.n_users, train.n_items
+        return Err(input_err(
+            train::MODEL.qualified,
+            format!(
+                "model is {} users x {} items but {} is {} x {}",
+                model.n_users,
+                model.n_items,
+                split::TRAIN,
+                train.n_users,
+                train.n_items
             ),
-        });
+        ));
     }
     if test.n_users != train.n_users || test.n_items != train.n_items {
         return Err(input_err(
-            "split.test",
+            split::TEST.qualified,
             format!(
-                "index spaces {}x{} differ from split.train's {}x{}",
-                test.n_users, test.n_items, train.n_users, train.n_items
+                "index spaces {}x{} differ from {}'s {}x{}",
+                test.n_users,
+                test.n_items,
+                split::TRAIN,
+                train.n_users,
+                train.n_items
             ),
         ));
     }
@@ -237,6 +244,8 @@ impl Stage for Evaluate {
                 message: "must be at least 1".into(),
             });
         }
+        // The model's own decoder, not `inputs.value`: it also checks that the factor
+        // lengths match the model's dimensions.
         let model_in = inputs.get(train::MODEL.qualified)?;
         let model = AlsModel::from_bytes(&model_in.bytes).map_err(|e| model_in.bad(e))?;
         let train: Interactions = inputs.table(split::TRAIN)?;

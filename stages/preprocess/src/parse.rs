@@ -5,8 +5,11 @@
 //! appearance), and the chunk results are merged in chunk order, so the global
 //! dense indices are the first-appearance order of the file whatever the thread count.
 
+use crate::bad_input;
+use crate::fields::{check_id, parse_f64, parse_timestamp, show, split_fields};
 use crate::params::{Encoding, Feedback, OnBadRow};
 use ahash::RandomState;
+use alsflow_core::StageError;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -93,141 +96,6 @@ pub(crate) const MAX_EXAMPLES: usize = 5;
 /// Chunk size for parallel parsing: big enough that per-chunk maps stay cheap to merge.
 const CHUNK_BYTES: usize = 4 << 20;
 
-/// Cut one line into fields (appended to `out`).
-/// Fields are trimmed of ASCII whitespace; quoted fields are unquoted.
-pub(crate) fn split_fields<'a>(
-    line: &'a [u8],
-    delim: &[u8],
-    quote: Option<u8>,
-    out: &mut Vec<Cow<'a, [u8]>>,
-) -> Result<(), String> {
-    out.clear();
-    let quoted = quote.filter(|q| memchr::memchr(*q, line).is_some());
-    if quoted.is_none() {
-        // Fast path: no quote byte on the line.
-        if delim.len() == 1 {
-            let mut start = 0;
-            for pos in memchr::memchr_iter(delim[0], line) {
-                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
-                start = pos + 1;
-            }
-            out.push(Cow::Borrowed(line[start..].trim_ascii()));
-        } else {
-            let mut start = 0;
-            for pos in memchr::memmem::find_iter(line, delim) {
-                if pos < start {
-                    continue;
-                }
-                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
-                start = pos + delim.len();
-            }
-            out.push(Cow::Borrowed(line[start..].trim_ascii()));
-        }
-        return Ok(());
-    }
-    let q = quoted.unwrap_or(b'"');
-    let mut pos = 0;
-    loop {
-        // Skip leading blanks of the field, then look for an opening quote.
-        let mut p = pos;
-        while p < line.len()
-            && (line[p] == b' ' || line[p] == b'\t')
-            && !delim.starts_with(&line[p..p + 1])
-        {
-            p += 1;
-        }
-        if p < line.len() && line[p] == q {
-            let mut owned: Option<Vec<u8>> = None;
-            let content_start = p + 1;
-            let mut i = content_start;
-            loop {
-                match memchr::memchr(q, &line[i..]) {
-                    None => {
-                        return Err(
-                            "unterminated quoted field (quoted fields cannot span lines)".into(),
-                        )
-                    }
-                    Some(off) => {
-                        let at = i + off;
-                        if line.get(at + 1) == Some(&q) {
-                            let buf = owned.get_or_insert_with(Vec::new);
-                            buf.extend_from_slice(&line[i..=at]);
-                            i = at + 2;
-                        } else {
-                            let field = match owned.take() {
-                                Some(mut buf) => {
-                                    buf.extend_from_slice(&line[i..at]);
-                                    Cow::Owned(buf)
-                                }
-                                None => Cow::Borrowed(&line[content_start..at]),
-                            };
-                            out.push(field);
-                            let mut after = at + 1;
-                            while after < line.len()
-                                && line[after] == b' '
-                                && !delim.starts_with(b" ")
-                            {
-                                after += 1;
-                            }
-                            if after == line.len() {
-                                return Ok(());
-                            }
-                            if line[after..].starts_with(delim) {
-                                pos = after + delim.len();
-                                break;
-                            }
-                            return Err("unexpected text after a closing quote".into());
-                        }
-                    }
-                }
-            }
-        } else {
-            let end = find(&line[pos..], delim).map(|o| pos + o);
-            match end {
-                Some(e) => {
-                    out.push(Cow::Borrowed(line[pos..e].trim_ascii()));
-                    pos = e + delim.len();
-                }
-                None => {
-                    out.push(Cow::Borrowed(line[pos..].trim_ascii()));
-                    return Ok(());
-                }
-            }
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        memchr::memchr(needle[0], hay)
-    } else {
-        memchr::memmem::find(hay, needle)
-    }
-}
-
-/// Show a field in a message: lossy UTF-8, quoted, shortened.
-pub(crate) fn show(bytes: &[u8]) -> String {
-    let s = String::from_utf8_lossy(bytes);
-    let s: String = s.chars().take(60).collect();
-    format!("{s:?}")
-}
-
-/// Parse a number field (ASCII decimal, optional exponent; `nan`/`inf` are rejected).
-pub(crate) fn parse_f64(field: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(field).ok()?;
-    s.parse::<f64>().ok()
-}
-
-/// Parse an integer timestamp (a float with no fractional part is accepted).
-pub(crate) fn parse_timestamp(field: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(field).ok()?;
-    if let Ok(v) = s.parse::<i64>() {
-        return Some(v);
-    }
-    let f = s.parse::<f64>().ok()?;
-    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64)
-}
-
 /// What becomes of a raw value under the feedback mode: `Ok(Some(v))` keep with
 /// value `v`, `Ok(None)` drop on purpose (with the reason), `Err` a bad value.
 pub(crate) enum ValueOutcome {
@@ -303,8 +171,26 @@ impl<'a> Chunk<'a> {
         }
     }
 
+    /// Append a kept row (`timestamp` is `Some` exactly when the file has them).
+    pub(crate) fn push_row(
+        &mut self,
+        user: u32,
+        item: u32,
+        value: f32,
+        timestamp: Option<i64>,
+        line: u64,
+    ) {
+        self.user.push(user);
+        self.item.push(item);
+        self.value.push(value);
+        if let Some(ts) = timestamp {
+            self.timestamp.push(ts);
+        }
+        self.line.push(line.min(u32::MAX as u64) as u32);
+    }
+
     /// Record a bad row: error out (returns false) or skip it.
-    fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
+    pub(crate) fn bad(&mut self, line: u64, msg: String, policy: OnBadRow) -> bool {
         match policy {
             OnBadRow::Error => {
                 self.error = Some((line, msg));
@@ -319,25 +205,6 @@ impl<'a> Chunk<'a> {
             }
         }
     }
-}
-
-/// Validate an id field; `Err` says why it is unusable.
-pub(crate) fn check_id(
-    field: &[u8],
-    what: &str,
-    col: &str,
-    encoding: Encoding,
-) -> Result<(), String> {
-    if field.is_empty() {
-        return Err(format!("empty {what} id in column {col}"));
-    }
-    if encoding == Encoding::Utf8 && std::str::from_utf8(field).is_err() {
-        return Err(format!(
-            "{what} id {} in column {col} is not valid UTF-8 (set encoding = \"latin-1\" if the file is Latin-1)",
-            show(field)
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn intern<'a>(
@@ -464,13 +331,7 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                     }
                 };
                 last_user = Some((std::mem::take(&mut fields[layout.user]), u));
-                c.user.push(u);
-                c.item.push(i);
-                c.value.push(v);
-                if layout.timestamp.is_some() {
-                    c.timestamp.push(ts);
-                }
-                c.line.push(line_no.min(u32::MAX as u64) as u32);
+                c.push_row(u, i, v, layout.timestamp.map(|_| ts), line_no);
             }
         }
     }
@@ -499,6 +360,13 @@ fn chunk_bounds(data: &[u8], chunk_bytes: usize) -> Vec<(usize, usize)> {
 pub(crate) struct RowError {
     pub line: u64,
     pub message: String,
+}
+
+impl RowError {
+    /// The stage error naming file `label` and the line.
+    pub(crate) fn in_file(self, label: &str) -> StageError {
+        bad_input(label, Some(self.line), self.message)
+    }
 }
 
 /// Parse `data` (the part of a file after its header, starting at file line
@@ -714,22 +582,5 @@ mod tests {
             whole.skipped_examples[0],
             "f:14: expected 3 columns, found 2"
         );
-    }
-
-    #[test]
-    fn quoted_fields_unescape_doubled_quotes() {
-        let mut out = Vec::new();
-        split_fields(br#""a ""b"", c",  x ,"""#, b",", Some(b'"'), &mut out).unwrap();
-        assert_eq!(
-            out,
-            vec![
-                Cow::Borrowed(&b"a \"b\", c"[..]),
-                Cow::Borrowed(b"x"),
-                Cow::Borrowed(b"")
-            ]
-        );
-        assert!(split_fields(br#""a"b,c"#, b",", Some(b'"'), &mut out).is_err());
-        split_fields(b"1::2::3", b"::", None, &mut out).unwrap();
-        assert_eq!(out.len(), 3);
     }
 }

@@ -1,21 +1,14 @@
-//! Item titles (MovieLens `u.item`, `movies.dat`, `movies.csv`) and Parquet sources.
+//! Item titles (MovieLens `u.item`, `movies.dat`, `movies.csv`): raw item id → title,
+//! for the `items` table.
 
-use crate::params::{ColumnRef, Feedback, Params};
-use crate::parse::{self, Chunk, IdIndex, Layout, Parsed};
-use alsflow_core::StageError;
-use arrow::array::{Array, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::DataType;
-use std::borrow::Cow;
+use crate::fields::split_fields;
+use crate::layout::file_name;
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Parse a titles file into raw item id → title; returns the map and the number of
 /// unreadable lines (titles only decorate output, so bad lines are ignored, not fatal).
 pub(crate) fn parse_titles(bytes: &[u8], label: &str) -> (HashMap<String, String>, u64) {
-    let name = Path::new(label)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = file_name(label);
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
     let (delim, quote, header): (&[u8], Option<u8>, bool) = if name == "u.item" {
         (b"|", None, false)
@@ -38,7 +31,7 @@ pub(crate) fn parse_titles(bytes: &[u8], label: &str) -> (HashMap<String, String
         if (n == 0 && header) || line.trim_ascii().is_empty() {
             continue;
         }
-        if parse::split_fields(line, delim, quote, &mut fields).is_err() || fields.len() < 2 {
+        if split_fields(line, delim, quote, &mut fields).is_err() || fields.len() < 2 {
             bad += 1;
             continue;
         }
@@ -50,185 +43,4 @@ pub(crate) fn parse_titles(bytes: &[u8], label: &str) -> (HashMap<String, String
         map.insert(text(&fields[0]), text(&fields[1]));
     }
     (map, bad)
-}
-
-fn resolve(
-    schema: &arrow::datatypes::Schema,
-    which: &str,
-    c: &ColumnRef,
-    label: &str,
-) -> Result<usize, StageError> {
-    let n = schema.fields().len();
-    match c {
-        ColumnRef::Position(p) if *p < n => Ok(*p),
-        ColumnRef::Position(p) => Err(StageError::BadInput {
-            source_name: label.into(),
-            line: None,
-            message: format!("columns.{which} = {p} does not exist: the file has {n} columns"),
-        }),
-        ColumnRef::Name(name) => schema.index_of(name).map_err(|_| StageError::BadInput {
-            source_name: label.into(),
-            line: None,
-            message: format!(
-                "no column named '{name}' (columns.{which}); the file has {:?}",
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect::<Vec<_>>()
-            ),
-        }),
-    }
-}
-
-/// Read a Parquet source: ids of any type are read as text, values as numbers.
-/// In messages, the "line" of a row is its 1-based row number.
-pub(crate) fn read_parquet<'a>(
-    params: &Params,
-    feedback: Feedback,
-    bytes: &[u8],
-    label: &str,
-    partition: u8,
-    into: &mut Parsed<'a>,
-) -> Result<(), StageError> {
-    let bad = |m: String| StageError::BadInput {
-        source_name: label.into(),
-        line: None,
-        message: m,
-    };
-    if bytes.is_empty() {
-        return Err(bad("the file is empty (no rows)".into()));
-    }
-    let (batch, _) = alsflow_core::table::read_batch(bytes)
-        .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
-    if batch.num_rows() == 0 {
-        return Err(bad("the file has no rows".into()));
-    }
-    let columns = params.columns.clone().unwrap_or_default();
-    let schema = batch.schema();
-    let ucol = resolve(&schema, "user", &columns.user, label)?;
-    let icol = resolve(&schema, "item", &columns.item, label)?;
-    let vcol = columns
-        .value
-        .as_ref()
-        .map(|c| resolve(&schema, "value", c, label))
-        .transpose()?;
-    let tcol = columns
-        .timestamp
-        .as_ref()
-        .map(|c| resolve(&schema, "timestamp", c, label))
-        .transpose()?;
-    if vcol.is_none() && feedback != Feedback::Binary {
-        return Err(StageError::BadParam {
-            param: "columns.value".into(),
-            message: "count and rating feedback need a value column".into(),
-        });
-    }
-    let cast = |i: usize, to: &DataType| {
-        arrow::compute::cast(batch.column(i), to).map_err(|e| {
-            bad(format!(
-                "column '{}' cannot be read as {to}: {e}",
-                schema.field(i).name()
-            ))
-        })
-    };
-    let users = cast(ucol, &DataType::Utf8)?;
-    let items = cast(icol, &DataType::Utf8)?;
-    let users = users
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| bad("user ids are not text".into()))?;
-    let items = items
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| bad("item ids are not text".into()))?;
-    let values = vcol.map(|v| cast(v, &DataType::Float64)).transpose()?;
-    let values = values
-        .as_ref()
-        .and_then(|v| v.as_any().downcast_ref::<Float64Array>());
-    let stamps = tcol.map(|t| cast(t, &DataType::Int64)).transpose()?;
-    let stamps = stamps
-        .as_ref()
-        .and_then(|v| v.as_any().downcast_ref::<Int64Array>());
-    let name = |i: usize| format!("'{}'", schema.field(i).name());
-    let (uname, iname) = (name(ucol), name(icol));
-    let vname = vcol.map(name).unwrap_or_default();
-    let layout = Layout {
-        delim: Vec::new(),
-        quote: None,
-        user: ucol,
-        item: icol,
-        value: vcol,
-        timestamp: tcol,
-        names: [uname.clone(), iname.clone(), vname.clone(), String::new()],
-        n_fields: 0,
-        encoding: params.encoding,
-        feedback,
-        threshold: params.threshold,
-        keep_zeros: params.keep_zeros,
-        on_bad_row: params.on_bad_row,
-    };
-    let mut c: Chunk<'a> = Chunk::default();
-    let mut um: IdIndex<'a> = HashMap::with_hasher(parse::hasher());
-    let mut im: IdIndex<'a> = HashMap::with_hasher(parse::hasher());
-    for r in 0..batch.num_rows() {
-        let line = r as u64 + 1;
-        let row = (|| -> Result<Option<(f32, i64)>, String> {
-            let u = if users.is_null(r) { "" } else { users.value(r) };
-            let i = if items.is_null(r) { "" } else { items.value(r) };
-            parse::check_id(u.trim().as_bytes(), "user", &uname, layout.encoding)?;
-            parse::check_id(i.trim().as_bytes(), "item", &iname, layout.encoding)?;
-            let v = match values {
-                None => 1.0,
-                Some(a) if a.is_null(r) => return Err(format!("missing value in column {vname}")),
-                Some(a) => a.value(r),
-            };
-            let ts = match stamps {
-                None => 0,
-                Some(a) if a.is_null(r) => return Err("missing timestamp".into()),
-                Some(a) => a.value(r),
-            };
-            Ok(c.kept(
-                parse::convert_value(v, &layout, &vname, &|| v.to_string())?,
-                ts,
-            ))
-        })();
-        match row {
-            Err(m) => match params.on_bad_row {
-                crate::OnBadRow::Error => {
-                    return Err(StageError::BadInput {
-                        source_name: label.into(),
-                        line: Some(line),
-                        message: format!("row {line}: {m}"),
-                    })
-                }
-                crate::OnBadRow::Skip => {
-                    c.skipped += 1;
-                    if c.skipped_examples.len() < parse::MAX_EXAMPLES {
-                        c.skipped_examples.push((line, m));
-                    }
-                }
-            },
-            Ok(None) => {}
-            Ok(Some((v, ts))) => {
-                let u = Cow::Owned(users.value(r).trim().as_bytes().to_vec());
-                let i = Cow::Owned(items.value(r).trim().as_bytes().to_vec());
-                c.user.push(parse::intern(&mut um, &mut c.user_keys, u).0);
-                c.item.push(parse::intern(&mut im, &mut c.item_keys, i).0);
-                c.value.push(v);
-                if tcol.is_some() {
-                    c.timestamp.push(ts);
-                }
-                c.line.push(line.min(u32::MAX as u64) as u32);
-            }
-        }
-    }
-    c.n_lines = batch.num_rows() as u64;
-    parse::merge_chunks(vec![c], 1, tcol.is_some(), partition, label, into).map_err(|e| {
-        StageError::BadInput {
-            source_name: label.into(),
-            line: Some(e.line),
-            message: e.message,
-        }
-    })
 }

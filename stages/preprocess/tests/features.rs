@@ -236,6 +236,62 @@ fn predefined_test_file_rows_are_marked() {
 }
 
 #[test]
+fn predefined_parquet_files_are_marked_and_share_the_columns() {
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let file = |with_time: bool| {
+        let mut cols = vec![
+            (
+                "user",
+                Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+            ),
+            (
+                "item",
+                Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef,
+            ),
+        ];
+        if with_time {
+            cols.push(("time", Arc::new(Int64Array::from(vec![5, 6])) as ArrayRef));
+        }
+        let batch = RecordBatch::try_from_iter(cols).unwrap();
+        alsflow_core::table::write_batch(&batch, &Default::default()).unwrap()
+    };
+    let p = |time: Option<&str>| Params {
+        format: SourceFormat::Parquet,
+        columns: Some(Columns {
+            user: ColumnRef::Name("user".into()),
+            item: ColumnRef::Name("item".into()),
+            value: None,
+            timestamp: time.map(|t| ColumnRef::Name(t.into())),
+        }),
+        ..Default::default()
+    };
+    let (with, without) = (file(true), file(false));
+    let out = run(
+        &p(Some("time")),
+        &[
+            ("source", "train.parquet", &with),
+            ("source_test", "test.parquet", &with),
+        ],
+    )
+    .unwrap();
+    let (t, _, _) = tables(&out);
+    assert_eq!(t.timestamp, Some(vec![5, 6, 5, 6]));
+    assert_eq!(t.partition, Some(vec![0, 0, 1, 1]));
+    // The column named in the config is missing from the test file.
+    let e = run(
+        &p(Some("time")),
+        &[
+            ("source", "train.parquet", &with),
+            ("source_test", "test.parquet", &without),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("test.parquet:") && e.contains("time"), "{e}");
+}
+
+#[test]
 fn output_bytes_do_not_depend_on_thread_count() {
     let mut text = String::new();
     for r in 0..20_000u32 {

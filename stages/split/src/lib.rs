@@ -13,8 +13,14 @@
 //! test keep the input's row order. `folds = k ≥ 2` splits train into k seeded parts
 //! of near-equal size (like `numpy.array_split` of a permutation); the `folds` table
 //! is the train rows with `fold` and `cold` (the row, validated in its fold, has a
-//! user or item absent from the other folds) columns. Same seed ⇒ same bytes: the
-//! PRNG is the workspace's xoshiro256** (`alsflow_core::rng`), used sequentially.
+//! user or item absent from the other folds) columns; [`assign_folds`] and
+//! [`seeded_folds`] make that assignment for other callers (tune's tests and
+//! benchmark). Same seed ⇒ same bytes: the PRNG is the workspace's xoshiro256**
+//! (`alsflow_core::rng`), used sequentially.
+
+mod folds;
+
+pub use folds::{assign_folds, seeded_folds};
 
 use alsflow_core::catalog::{preprocess, split};
 use alsflow_core::rng::Xoshiro256;
@@ -22,6 +28,7 @@ use alsflow_core::table::Interactions;
 use alsflow_core::{
     ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
+use folds::{permutation, shuffle};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of the `split` stage (its `pipeline.toml` section).
@@ -265,8 +272,7 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
                 format!("{k} folds but only {} training rows", train.len()),
             ));
         }
-        let order = permutation(train.len(), &mut Xoshiro256::new(params.seed, 2));
-        let t = train.with_folds(&order, k);
+        let t = seeded_folds(&train, k as u8, params.seed);
         let n_cold = t
             .cold
             .as_ref()
@@ -297,24 +303,12 @@ fn rows_by_user(t: &Interactions) -> Vec<Vec<u32>> {
     by
 }
 
-fn permutation(n: usize, rng: &mut Xoshiro256) -> Vec<u32> {
-    let mut p: Vec<u32> = (0..n as u32).collect();
-    shuffle(&mut p, rng);
-    p
-}
-
-fn shuffle(v: &mut [u32], rng: &mut Xoshiro256) {
-    for i in (1..v.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        v.swap(i, j);
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn table(n_users: u32, n_items: u32, rows: &[(u32, u32)]) -> Interactions {
+    /// A table of `rows` (user, item) with value 1 and timestamps falling by row.
+    pub(crate) fn table(n_users: u32, n_items: u32, rows: &[(u32, u32)]) -> Interactions {
         Interactions {
             n_users,
             n_items,

@@ -120,16 +120,20 @@ impl Stage for Train {
         let mut out = StageOutputs::new();
         out.put(
             train::MODEL,
-            model.to_bytes().map_err(|e| stage_error(e, "model"))?,
+            model
+                .to_bytes()
+                .map_err(|e| stage_error(e, train::MODEL.qualified))?,
         );
-        out.put(
-            train::USER_FACTORS,
-            write_factors(&model.user_factors, model.rank, &users, "user_factors")?,
-        );
-        out.put(
-            train::ITEM_FACTORS,
-            write_factors(&model.item_factors, model.rank, &items, "item_factors")?,
-        );
+        // The factor tables record their output name as the table name.
+        for (artifact, factors, ids) in [
+            (train::USER_FACTORS, &model.user_factors, &users),
+            (train::ITEM_FACTORS, &model.item_factors, &items),
+        ] {
+            out.put(
+                artifact,
+                write_factors(factors, model.rank, ids, artifact.output)?,
+            );
+        }
         out.note(format!(
             "{} users × {} items, {} interactions, rank {}",
             matrix.n_users(),

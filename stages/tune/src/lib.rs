@@ -2,9 +2,8 @@
 //! memoised record per (grid point, fold).
 //!
 //! - Inputs: `split.folds` (the training rows with `fold` and `cold` columns; fold j's
-//!   fit part = rows with fold ≠ j, its validation = rows with fold = j and not cold)
-//!   The runner also passes `split.train`; tune does not read it (the folds table
-//!   holds the same rows).
+//!   fit part = rows with fold ≠ j, its validation = rows with fold = j and not cold),
+//!   the only input: the folds table holds every training row.
 //! - Grid ([`grid`]): a table axis → values over the `[train]` params
 //!   ([`Params::base`], set by the runner); the default is the seed's 192 points.
 //! - Work sharing: points that differ only in `max_iter` come from one fit, with
@@ -21,7 +20,6 @@
 //!   `heatmap` and `roem_vs_iter` (SVG, [`plots`]). Timings go only to the summary so
 //!   the artifacts are byte-identical across reruns.
 
-pub mod bench;
 pub mod grid;
 
 use alsflow_als::{fit_with, AlsModel, AlsParams, InteractionMatrix};

@@ -23,7 +23,7 @@ fn planted() -> Interactions {
             }
         }
     }
-    bench::seeded_folds(&t, 3, 11)
+    alsflow_split::seeded_folds(&t, 3, 11)
 }
 
 fn bench_rand(s: &mut u64) -> f64 {

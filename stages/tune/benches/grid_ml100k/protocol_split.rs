@@ -1,15 +1,15 @@
-//! A benchmark-able end-to-end entry: tune (the seed's 192-point × 5-fold grid), the
+//! The benchmark's end-to-end run: tune (the seed's 192-point × 5-fold grid), the
 //! final fit of the best point on the whole training split, and its test metrics,
 //! on a predefined split directory (`train.tsv`, `test.tsv`, `meta.json` as written by
-//! `../shared/bench/protocol.py`). Used by `benches/grid_ml100k.rs`.
+//! `../shared/bench/protocol.py`). The folds are those the `split` stage makes of
+//! `train.tsv` with `folds = 5`, `seed = 42` ([`alsflow_split::seeded_folds`]).
 
-use crate::{run_grid, Params};
 use alsflow_als::{fit, AlsParams, Confidence, InteractionMatrix, RegScaling, Solver};
-use alsflow_core::rng::splitmix64;
 use alsflow_core::stage::LocalContext;
 use alsflow_core::table::Interactions;
 use alsflow_core::{ArtifactId, StageError};
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
+use alsflow_tune::{run_grid, Params};
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ pub fn implicit_conventions() -> AlsParams {
 }
 
 /// Read `user<TAB>item<TAB>value` rows (dense indices) into a table.
-pub fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions, StageError> {
+fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions, StageError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| StageError::BadInput {
         source_name: name.clone(),
@@ -64,20 +64,6 @@ pub fn read_tsv(path: &Path, n_users: u32, n_items: u32) -> Result<Interactions,
         t.value.push(v);
     }
     Ok(t)
-}
-
-/// Seeded k-fold assignment of `train`'s rows (a Fisher–Yates permutation split into
-/// `n_folds` near-equal parts, as `numpy.array_split` does), with the `cold` flag
-/// set on rows whose user or item has no row outside their fold.
-pub fn seeded_folds(train: &Interactions, n_folds: u8, seed: u64) -> Interactions {
-    let n = train.len();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut s = seed;
-    for i in (1..n).rev() {
-        let j = (splitmix64(&mut s) % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
-    train.with_folds(&order, n_folds.max(1) as usize)
 }
 
 /// Figures of one end-to-end run.
@@ -125,7 +111,7 @@ pub fn run_split(
     let test = read_tsv(&split_dir.join("test.tsv"), nu, ni)?;
 
     let t0 = Instant::now();
-    let folds = seeded_folds(&train, 5, 42);
+    let folds = alsflow_split::seeded_folds(&train, 5, 42);
     let mut params = Params {
         base,
         parallel_points,
