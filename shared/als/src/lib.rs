@@ -29,7 +29,7 @@ mod model;
 pub mod params;
 mod recommend;
 
-pub use error::AlsError;
+pub use error::{AlsError, SolveError};
 pub use fit::{fit, fit_with};
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;

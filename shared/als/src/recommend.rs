@@ -1,6 +1,6 @@
 //! Inference: top-N lists, similar items, pair scores.
 
-use crate::kernels::{self, dot};
+use crate::kernels::{dot, simd_dispatch, Simd};
 use crate::{AlsModel, InteractionMatrix};
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -121,25 +121,19 @@ pub fn recommend_all(
     blocks.into_iter().flatten().collect()
 }
 
-/// Scores of users `first..first + count` against every item, row-major.
-fn score_block(model: &AlsModel, first: usize, count: usize, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if kernels::have_avx2_fma() {
-        // SAFETY: the CPU supports the features the function is compiled for.
-        unsafe { score_block_avx2(model, first, count, out) };
-        return;
-    }
-    score_block_impl(model, first, count, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn score_block_avx2(model: &AlsModel, first: usize, count: usize, out: &mut [f32]) {
-    score_block_impl(model, first, count, out)
+simd_dispatch! {
+    /// Scores of users `first..first + count` against every item, row-major.
+    fn score_block(model: &AlsModel, first: usize, count: usize, out: &mut [f32]) => score_block_with;
 }
 
 #[inline(always)]
-fn score_block_impl(model: &AlsModel, first: usize, count: usize, out: &mut [f32]) {
+fn score_block_with<S: Simd>(
+    model: &AlsModel,
+    first: usize,
+    count: usize,
+    out: &mut [f32],
+    _simd: S,
+) {
     let (k, ni) = (model.rank, model.n_items);
     for t0 in (0..ni).step_by(ITEM_TILE) {
         let t1 = (t0 + ITEM_TILE).min(ni);
