@@ -42,10 +42,12 @@ pipeline: build
 	  $(BIN) run --config pipelines/synthetic.toml; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-# The end-to-end tests (tests/) run the alsflow binary: build it first.
+# The end-to-end tests (tests/) run the alsflow binary: build it first. The last line
+# runs the test of an optional feature (nalgebra-sparse input), off in the default build.
 test:
 	$(CARGO) build -p alsflow
 	$(CARGO) test --workspace
+	$(CARGO) test -p alsflow-als --features nalgebra-sparse --test from_csr
 
 lint:
 	$(CARGO) fmt --all -- --check
