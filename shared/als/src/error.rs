@@ -2,7 +2,7 @@
 
 use alsflow_core::codec::CodecError;
 
-/// Why a fit, a matrix build or a model decode failed.
+/// Why a fit, a matrix build, a fold-in's setup or a model decode failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AlsError {
@@ -34,6 +34,16 @@ pub enum AlsError {
         row: usize,
         /// What went wrong.
         cause: SolveError,
+    },
+    /// Factors whose length is not a whole number of rows of the rank.
+    #[error("{what}: {len} values are not a whole number of rows of rank {rank}")]
+    FactorShape {
+        /// Which factors, e.g. `item factors`.
+        what: &'static str,
+        /// Their length.
+        len: usize,
+        /// The rank (values per row).
+        rank: usize,
     },
     /// Model bytes could not be encoded or decoded.
     #[error(transparent)]
@@ -83,4 +93,43 @@ pub enum SolveError {
     /// The solve finished but produced a NaN or infinite factor.
     #[error("the solution is not finite")]
     NotFinite,
+}
+
+/// Why [`crate::FoldIn::recalculate_user`] could not solve a user's factors. The
+/// history entries are named by their 0-based position in the slice passed in.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FoldInError {
+    /// No interactions: there is nothing to solve (a fit gives such users zero factors).
+    #[error("the history is empty: a user without interactions has no factors to solve")]
+    EmptyHistory,
+    /// An item index the model does not have.
+    #[error("history entry {position}: item index {item} is outside 0..{n_items}")]
+    ItemOutOfRange {
+        /// 0-based position in the history.
+        position: usize,
+        /// The item index given.
+        item: u32,
+        /// The model's number of items.
+        n_items: usize,
+    },
+    /// A value that gives no valid confidence: NaN or infinite, or so large that
+    /// the confidence 1 + alpha·f(|r|) overflows (a sum of duplicates included).
+    #[error("history entry {position} (item {item}): value {value} {reason}")]
+    InvalidValue {
+        /// 0-based position in the history (the last one of summed duplicates).
+        position: usize,
+        /// Its item index.
+        item: u32,
+        /// The value (the sum, for duplicates).
+        value: f32,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The user's normal equations could not be solved (λ too small for the history).
+    #[error(
+        "solving the user's factors failed: {0}; the model's reg_param (λ) is too small \
+         for this history"
+    )]
+    Numerical(SolveError),
 }

@@ -4,7 +4,10 @@
 //! - [`fit`] / [`fit_with`]: alternating least squares in f32, parallel over rows with
 //!   rayon, deterministic to the bit for any thread count.
 //! - [`AlsModel`]: the factors, serialisable with the workspace codec.
-//! - [`recommend`], [`recommend_all`], [`similar_items`], [`score_pairs`]: inference.
+//! - [`recommend`], [`recommend_all`], [`recommend_factors`], [`similar_items`],
+//!   [`score_pairs`]: inference.
+//! - [`FoldIn`]: a user's factors from their history against a model's item factors
+//!   (the exact user half-step of training), for users the model has not seen.
 //!
 //! Conventions: preference p = 1 when r > 0, else 0; confidence uses |r| (so negative
 //! values are confident zeros, as in `implicit`). `nonnegative = true` always builds the
@@ -23,15 +26,17 @@
 pub mod dense_bench;
 mod error;
 mod fit;
+mod fold_in;
 mod kernels;
 mod matrix;
 mod model;
 pub mod params;
 mod recommend;
 
-pub use error::{AlsError, SolveError};
+pub use error::{AlsError, FoldInError, SolveError};
 pub use fit::{fit, fit_with};
+pub use fold_in::FoldIn;
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;
 pub use params::{AlsParams, Confidence, RegScaling, Solver};
-pub use recommend::{recommend, recommend_all, score_pairs, similar_items};
+pub use recommend::{recommend, recommend_all, recommend_factors, score_pairs, similar_items};

@@ -89,7 +89,7 @@ impl Default for AlsParams {
 }
 
 impl AlsParams {
-    /// Check every parameter ([`crate::fit`] does it first);
+    /// Check every parameter ([`crate::fit`] and [`crate::FoldIn::new`] do it first);
     /// the error names the first bad one by its `[train]` key.
     ///
     /// ```

@@ -37,20 +37,8 @@ fn catalog(model: &AlsModel, train: &InteractionMatrix) -> Vec<bool> {
         .collect()
 }
 
-/// Candidates of `user` with their scores: catalog items, minus the user's training
-/// items when `filter_liked`.
-fn candidates(
-    scores: &[f32],
-    in_catalog: &[bool],
-    train: &InteractionMatrix,
-    user: usize,
-    filter_liked: bool,
-) -> Vec<(u32, f32)> {
-    let liked: &[u32] = if filter_liked && user < train.n_users() {
-        train.user_row(user).0
-    } else {
-        &[]
-    };
+/// Candidates with their scores: catalog items, minus `liked` (sorted ascending).
+fn candidates(scores: &[f32], in_catalog: &[bool], liked: &[u32]) -> Vec<(u32, f32)> {
     let mut next_liked = liked.iter().peekable();
     let mut out = Vec::with_capacity(scores.len());
     for (i, &s) in scores.iter().enumerate() {
@@ -66,6 +54,15 @@ fn candidates(
         }
     }
     out
+}
+
+/// `user`'s training items when `filter_liked` (the items to leave out), else none.
+fn liked(train: &InteractionMatrix, user: usize, filter_liked: bool) -> &[u32] {
+    if filter_liked && user < train.n_users() {
+        train.user_row(user).0
+    } else {
+        &[]
+    }
 }
 
 /// The top `n` items for `user` by x_u·y_i: items with training interactions only,
@@ -84,9 +81,55 @@ pub fn recommend(
     let mut scores = vec![0f32; model.n_items];
     score_block(model, user, 1, &mut scores);
     top_n(
-        candidates(&scores, &catalog(model, train), train, user, filter_liked),
+        candidates(
+            &scores,
+            &catalog(model, train),
+            liked(train, user, filter_liked),
+        ),
         n,
     )
+}
+
+/// The top `n` items for a user given by their factors (`model.rank` values, e.g.
+/// from [`crate::FoldIn::recalculate_user`]) rather than by index: items with
+/// training interactions only, without the items in `exclude` (e.g. the user's
+/// history; any order, duplicates and unknown items allowed); ties by item index.
+/// Panics if `factors.len() != model.rank`.
+///
+/// ```
+/// use alsflow_als::{fit, recommend_factors, AlsParams, FoldIn, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[1.0; 6],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let history = [(1, 1.0), (2, 1.0)];
+/// let factors = FoldIn::from_model(&model)?.recalculate_user(&history)?;
+/// let top = recommend_factors(&model, &train, &factors, 2, &[1, 2]);
+/// assert_eq!(top.len(), 2);
+/// assert!(top.iter().all(|&(item, _)| item == 0 || item == 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn recommend_factors(
+    model: &AlsModel,
+    train: &InteractionMatrix,
+    factors: &[f32],
+    n: usize,
+    exclude: &[u32],
+) -> Vec<(u32, f32)> {
+    assert_eq!(
+        factors.len(),
+        model.rank,
+        "recommend_factors: {} factors for a model of rank {}",
+        factors.len(),
+        model.rank
+    );
+    let scores: Vec<f32> = (0..model.n_items)
+        .map(|i| dot(factors, model.item(i)))
+        .collect();
+    let mut excluded = exclude.to_vec();
+    excluded.sort_unstable();
+    top_n(candidates(&scores, &catalog(model, train), &excluded), n)
 }
 
 /// [`recommend`] for every user of the model (index = user), computed as a blocked
@@ -111,7 +154,7 @@ pub fn recommend_all(
                 .enumerate()
                 .map(|(i, s)| {
                     top_n(
-                        candidates(s, &in_catalog, train, first + i, filter_liked),
+                        candidates(s, &in_catalog, liked(train, first + i, filter_liked)),
                         n,
                     )
                 })

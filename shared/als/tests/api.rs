@@ -421,3 +421,23 @@ fn score_pairs_and_byte_round_trip() {
     assert_eq!(AlsModel::from_bytes(&bytes).unwrap(), model);
     assert!(AlsModel::from_bytes(&bytes[..bytes.len() - 1]).is_err());
 }
+
+#[test]
+fn recommend_factors_of_a_trained_users_row_is_recommend() {
+    let m = InteractionMatrix::from_interactions(&random_table(50, 200, 15, 10)).unwrap();
+    let model = fit(&m, &params(Solver::Cholesky)).unwrap();
+    for u in 0..50 {
+        let liked = m.user_row(u).0;
+        assert_eq!(
+            recommend_factors(&model, &m, model.user(u), 6, liked),
+            recommend(&model, &m, u, 6, true),
+            "user {u}"
+        );
+    }
+    // Excluded items may come in any order and repeat; unknown ones are ignored.
+    let (model, m) = tiny_model();
+    assert_eq!(
+        recommend_factors(&model, &m, &[1.0, 0.0], 10, &[9, 2, 0, 2]),
+        vec![(3, 2.0), (1, 0.5)]
+    );
+}

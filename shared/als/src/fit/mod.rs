@@ -12,12 +12,14 @@ mod half;
 mod normal;
 mod objective;
 
+pub(crate) use half::{solve_rows, Half};
+pub(crate) use normal::gram;
+
 use crate::kernels::padded;
 use crate::matrix::Compressed;
 use crate::{AlsError, AlsModel, AlsParams, InteractionMatrix};
 use alsflow_core::rng::Xoshiro256;
-use half::{solve_half, Half};
-use normal::gram;
+use half::solve_half;
 use objective::objective;
 
 /// Rows solved per parallel task: fixed, so the partition (and with it every
