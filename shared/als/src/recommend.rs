@@ -175,7 +175,7 @@ fn score_block_with<S: Simd>(
     first: usize,
     count: usize,
     out: &mut [f32],
-    _simd: S,
+    simd: S,
 ) {
     let (k, ni) = (model.rank, model.n_items);
     for t0 in (0..ni).step_by(ITEM_TILE) {
@@ -184,7 +184,10 @@ fn score_block_with<S: Simd>(
             let xu = model.user(first + u);
             let row = &mut out[u * ni..(u + 1) * ni];
             for i in t0..t1 {
-                row[i] = dot(xu, &model.item_factors[i * k..(i + 1) * k]);
+                // The explicit kernel, not the portable `dot`: left to itself, LLVM
+                // may vectorise `dot`'s eight accumulators as 4-wide halves with
+                // shuffles (it did, and recommend_all took 45% longer). Same bits.
+                row[i] = simd.dot(xu, &model.item_factors[i * k..(i + 1) * k]);
             }
         }
     }
