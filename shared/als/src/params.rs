@@ -37,6 +37,23 @@ pub enum Solver {
 }
 
 /// Parameters of one ALS fit. Names follow Spark MLlib (`rank`, `max_iter`, `reg_param`, `alpha`).
+/// [`AlsParams::default`]: 10 factors, 10 iterations, CG with 3 steps, λ = 0.1 (plain),
+/// linear confidence with alpha = 40, seed 42, all cores.
+///
+/// ```
+/// use alsflow_als::{AlsParams, Confidence, RegScaling, Solver};
+///
+/// // Spark-like: exact solves, λ scaled by each row's interaction count.
+/// let p = AlsParams {
+///     rank: 64,
+///     max_iter: 15,
+///     solver: Solver::Cholesky,
+///     reg_scaling: RegScaling::PerInteraction,
+///     confidence: Confidence::Linear,
+///     ..AlsParams::default()
+/// };
+/// assert!(p.validate().is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlsParams {

@@ -68,6 +68,21 @@ fn liked(train: &InteractionMatrix, user: usize, filter_liked: bool) -> &[u32] {
 /// The top `n` items for `user` by x_u·y_i: items with training interactions only,
 /// without the user's own training items when `filter_liked`; ties by item index.
 /// Empty for a user outside the model.
+///
+/// ```
+/// use alsflow_als::{fit, recommend, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let top = recommend(&model, &train, 0, 10, true);
+/// // Items 0 and 1 are user 0's own: only 2 and 3 are left, best first.
+/// assert_eq!(top.len(), 2);
+/// assert!(top[0].1 >= top[1].1);
+/// assert_eq!(recommend(&model, &train, 0, 10, false).len(), 4);
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn recommend(
     model: &AlsModel,
     train: &InteractionMatrix,
@@ -134,6 +149,19 @@ pub fn recommend_factors(
 
 /// [`recommend`] for every user of the model (index = user), computed as a blocked
 /// matrix product with partial selection, in parallel.
+///
+/// ```
+/// use alsflow_als::{fit, recommend, recommend_all, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let all = recommend_all(&model, &train, 2, true);
+/// assert_eq!(all.len(), 3);
+/// assert_eq!(all[1], recommend(&model, &train, 1, 2, true));
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn recommend_all(
     model: &AlsModel,
     train: &InteractionMatrix,
@@ -195,6 +223,20 @@ fn score_block_with<S: Simd>(
 
 /// The `n` items most similar to `item` by cosine similarity of their factors, the
 /// item itself excluded; items with zero factors score 0. Empty for an unknown item.
+///
+/// ```
+/// use alsflow_als::{fit, similar_items, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let similar = similar_items(&model, 1, 3);
+/// assert_eq!(similar.len(), 3);
+/// assert!(similar.iter().all(|&(item, cosine)| item != 1 && cosine.abs() <= 1.0 + 1e-6));
+/// assert!(similar_items(&model, 9, 3).is_empty());
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn similar_items(model: &AlsModel, item: usize, n: usize) -> Vec<(u32, f32)> {
     if item >= model.n_items {
         return Vec::new();
@@ -215,6 +257,20 @@ pub fn similar_items(model: &AlsModel, item: usize, n: usize) -> Vec<(u32, f32)>
 
 /// x_u·y_i for each (user, item) pair; a pair outside the model scores 0 (as a user
 /// or item without data would).
+///
+/// ```
+/// use alsflow_als::{fit, score_pairs, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let scores = score_pairs(&model, &[(0, 1), (7, 1)]);
+/// let x0y1: f32 = model.user(0).iter().zip(model.item(1)).map(|(x, y)| x * y).sum();
+/// assert!((scores[0] - x0y1).abs() < 1e-6);
+/// assert_eq!(scores[1], 0.0); // user 7 is not in the model
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn score_pairs(model: &AlsModel, pairs: &[(u32, u32)]) -> Vec<f32> {
     pairs
         .iter()

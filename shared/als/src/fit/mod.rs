@@ -31,6 +31,21 @@ const INIT_SCALE: f32 = 0.01;
 /// Fit a model on `m` with `p`: `p.max_iter` alternating iterations (all users, then
 /// all items), starting from seeded random factors. The error names a bad parameter,
 /// or the side and row of a solve that failed (see [`AlsError`]).
+///
+/// ```
+/// use alsflow_als::{fit, AlsParams, InteractionMatrix, Solver};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let p = AlsParams { rank: 2, max_iter: 8, solver: Solver::Cholesky, ..AlsParams::default() };
+/// let model = fit(&train, &p)?;
+/// assert_eq!((model.n_users, model.n_items, model.rank), (3, 4, 2));
+/// // The same bits with any number of threads.
+/// let one_thread = fit(&train, &AlsParams { threads: 1, ..p })?;
+/// assert_eq!(model.user_factors, one_thread.user_factors);
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn fit(m: &InteractionMatrix, p: &AlsParams) -> Result<AlsModel, AlsError> {
     fit_impl(m, p, None)
 }
@@ -39,6 +54,22 @@ pub fn fit(m: &InteractionMatrix, p: &AlsParams) -> Result<AlsModel, AlsError> {
 /// iteration. The model passed at iteration k is bit-identical to `fit` with
 /// `max_iter = k` (apart from `params.max_iter`): one fit gives the models of every
 /// iteration count up to `max_iter`.
+///
+/// ```
+/// use alsflow_als::{fit_with, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let p = AlsParams { rank: 2, max_iter: 5, compute_loss: true, ..AlsParams::default() };
+/// let mut losses = Vec::new();
+/// let model = fit_with(&train, &p, &mut |iter, snapshot| {
+///     losses.push((iter, snapshot.loss[iter - 1]));
+/// })?;
+/// assert_eq!(losses.len(), 5);
+/// assert_eq!(model.loss.len(), 5);
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 pub fn fit_with(
     m: &InteractionMatrix,
     p: &AlsParams,
