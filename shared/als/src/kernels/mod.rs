@@ -40,7 +40,10 @@ fn have_avx2_fma() -> bool {
 /// function generic over [`Simd`], with the fastest kernels this CPU has: on x86-64
 /// with AVX2 and FMA, a copy of `imp` compiled with those features enabled (so the
 /// generic body and the portable helpers it inlines are vectorised for them) and
-/// [`Avx2`]; else `imp` with [`Portable`]. Both give the same bits.
+/// [`Avx2`]; else `imp` with [`Portable`]. Both give the same bits. Inside `imp`,
+/// prefer the `simd` kernels to the portable helpers where speed matters: how LLVM
+/// vectorises a portable helper may change with its surroundings (recommend's
+/// scoring once lost 45% that way), the intrinsics do not.
 ///
 /// ```text
 /// simd_dispatch! {
