@@ -42,9 +42,12 @@ pipeline: build
 	  $(BIN) run --config pipelines/synthetic.toml; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-# The end-to-end tests (shared/cli/tests/) run the binary cargo builds for them.
+# The end-to-end tests (top-level tests/, run as the CLI package's tests) use the binary
+# cargo builds for them. The last line tests an optional feature of the ALS crate
+# (nalgebra-sparse input), off in the default build.
 test:
 	$(CARGO) test --workspace
+	$(CARGO) test -p alsflow-als --features nalgebra-sparse --test from_csr
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,8 +1,9 @@
 //! `make bench`: one ALS iteration (user half + item half) on ML-20M-shaped synthetic
-//! data at 1/20 scale, CG and Cholesky, 64 factors; Gram matrix; top-N for all users.
+//! data at 1/20 scale, CG and Cholesky, 64 factors; top-N for all users; fold-in of a
+//! 100-item history at 64 factors.
 //! The full-size figures come from `examples/ml20m_shape.rs` (see benches/README.md).
 
-use alsflow_als::{fit, recommend_all, AlsParams, InteractionMatrix, Solver};
+use alsflow_als::{fit, recommend_all, AlsParams, FoldIn, InteractionMatrix, Solver};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
@@ -38,6 +39,17 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("recommend_all_top10_64", |b| {
         b.iter(|| black_box(recommend_all(&model, &m, 10, true)))
+    });
+    let fold_in = FoldIn::from_model(&model).expect("fold-in setup");
+    // 100 distinct items spread over the catalogue, values 1..=3.
+    let history: Vec<(u32, f32)> = (0..100u32)
+        .map(|t| ((t * 13) % m.n_items() as u32, 1.0 + (t % 3) as f32))
+        .collect();
+    g.bench_function("fold_in_100_items_64", |b| {
+        b.iter(|| black_box(fold_in.recalculate_user(&history).expect("fold-in")))
+    });
+    g.bench_function("fold_in_setup_64", |b| {
+        b.iter(|| black_box(FoldIn::from_model(&model).expect("fold-in setup")))
     });
     g.finish();
 }

@@ -4,6 +4,20 @@ use crate::{AlsError, AlsParams};
 use serde::{Deserialize, Serialize};
 
 /// A fitted implicit-ALS model: user and item factors, row-major.
+///
+/// ```
+/// use alsflow_als::{fit, AlsModel, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// assert_eq!(model.user(2).len(), 2);
+/// // Deterministic bytes, e.g. to store the model and serve it later.
+/// let bytes = model.to_bytes()?;
+/// assert_eq!(AlsModel::from_bytes(&bytes)?, model);
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AlsModel {
     /// The parameters it was fitted with.

@@ -1,5 +1,6 @@
 //! ALS hyperparameters: the `[train]` section of `pipeline.toml` (Spark's names).
 
+use crate::AlsError;
 use serde::{Deserialize, Serialize};
 
 /// How an interaction value r becomes a confidence c.
@@ -36,6 +37,23 @@ pub enum Solver {
 }
 
 /// Parameters of one ALS fit. Names follow Spark MLlib (`rank`, `max_iter`, `reg_param`, `alpha`).
+/// [`AlsParams::default`]: 10 factors, 10 iterations, CG with 3 steps, λ = 0.1 (plain),
+/// linear confidence with alpha = 40, seed 42, all cores.
+///
+/// ```
+/// use alsflow_als::{AlsParams, Confidence, RegScaling, Solver};
+///
+/// // Spark-like: exact solves, λ scaled by each row's interaction count.
+/// let p = AlsParams {
+///     rank: 64,
+///     max_iter: 15,
+///     solver: Solver::Cholesky,
+///     reg_scaling: RegScaling::PerInteraction,
+///     confidence: Confidence::Linear,
+///     ..AlsParams::default()
+/// };
+/// assert!(p.validate().is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlsParams {
@@ -84,5 +102,73 @@ impl Default for AlsParams {
             threads: 0,
             compute_loss: false,
         }
+    }
+}
+
+impl AlsParams {
+    /// Check every parameter ([`crate::fit`] and [`crate::FoldIn::new`] do it first);
+    /// the error names the first bad one by its `[train]` key.
+    ///
+    /// ```
+    /// use alsflow_als::{AlsError, AlsParams};
+    ///
+    /// assert!(AlsParams::default().validate().is_ok());
+    /// let bad = AlsParams { rank: 0, ..AlsParams::default() };
+    /// assert!(matches!(bad.validate(), Err(AlsError::BadParam { param: "rank", .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), AlsError> {
+        let p = self;
+        let bad = |param: &'static str, message: String| Err(AlsError::BadParam { param, message });
+        if p.rank == 0 {
+            return bad("rank", "must be at least 1".into());
+        }
+        if p.rank > 4096 {
+            return bad(
+                "rank",
+                format!("{} is larger than the supported 4096", p.rank),
+            );
+        }
+        if !(p.reg_param.is_finite() && p.reg_param >= 0.0) {
+            return bad(
+                "reg_param",
+                format!("{} must be a finite number ≥ 0", p.reg_param),
+            );
+        }
+        if !(p.alpha.is_finite() && p.alpha >= 0.0) {
+            return bad("alpha", format!("{} must be a finite number ≥ 0", p.alpha));
+        }
+        if p.confidence == Confidence::Log && !(p.eps.is_finite() && p.eps > 0.0) {
+            return bad(
+                "eps",
+                format!(
+                    "{} must be a finite number > 0 with confidence = \"log\"",
+                    p.eps
+                ),
+            );
+        }
+        if p.solver == Solver::Cg && !p.nonnegative && p.cg_steps == 0 {
+            return bad("cg_steps", "must be at least 1 with solver = \"cg\"".into());
+        }
+        Ok(())
+    }
+}
+
+/// Confidence c and preference p of an interaction value.
+#[inline(always)]
+pub(crate) fn confidence(p: &AlsParams, r: f32) -> (f32, f32) {
+    let a = r.abs();
+    let c = match p.confidence {
+        Confidence::Linear => 1.0 + p.alpha * a,
+        Confidence::Log => 1.0 + p.alpha * (a / p.eps).ln_1p(),
+    };
+    (c, if r > 0.0 { 1.0 } else { 0.0 })
+}
+
+/// λ for a row with `nnz` interactions.
+#[inline(always)]
+pub(crate) fn row_lambda(p: &AlsParams, nnz: usize) -> f32 {
+    match p.reg_scaling {
+        RegScaling::Plain => p.reg_param,
+        RegScaling::PerInteraction => p.reg_param * nnz as f32,
     }
 }

@@ -244,6 +244,40 @@ fn matrix_sums_duplicates_sorts_and_rejects_bad_rows() {
     }
 }
 
+#[test]
+fn from_triplets_equals_from_interactions_and_names_the_bad_row() {
+    let t = random_table(40, 30, 6, 9);
+    let from_table = InteractionMatrix::from_interactions(&t).unwrap();
+    let from_columns = InteractionMatrix::from_triplets(40, 30, &t.user, &t.item, &t.value);
+    assert_eq!(from_columns.unwrap(), from_table);
+    let cases = [
+        (
+            vec![0, 2],
+            vec![0, 1],
+            vec![1.0, 1.0],
+            "interactions row 1: user index 2 is outside 0..2",
+        ),
+        (
+            vec![0, 1, 1],
+            vec![0, 1, 2],
+            vec![1.0, 1.0, f32::INFINITY],
+            "interactions row 2: value inf is not finite",
+        ),
+        (
+            vec![0, 1],
+            vec![0],
+            vec![1.0, 1.0],
+            "interactions row 1: columns differ in length (user 2, item 1, value 2)",
+        ),
+    ];
+    for (users, items, values, message) in cases {
+        match InteractionMatrix::from_triplets(2, 3, &users, &items, &values) {
+            Err(e @ AlsError::BadInput { .. }) => assert_eq!(e.to_string(), message),
+            other => panic!("{message}: {other:?}"),
+        }
+    }
+}
+
 /// Mean percentile rank of held-out items (0 = top, 0.5 = random), brute force.
 fn mean_percentile_rank(model: &AlsModel, train: &InteractionMatrix, held: &[(u32, u32)]) -> f64 {
     let mut total = 0.0;
@@ -386,4 +420,24 @@ fn score_pairs_and_byte_round_trip() {
     let bytes = model.to_bytes().unwrap();
     assert_eq!(AlsModel::from_bytes(&bytes).unwrap(), model);
     assert!(AlsModel::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+}
+
+#[test]
+fn recommend_factors_of_a_trained_users_row_is_recommend() {
+    let m = InteractionMatrix::from_interactions(&random_table(50, 200, 15, 10)).unwrap();
+    let model = fit(&m, &params(Solver::Cholesky)).unwrap();
+    for u in 0..50 {
+        let liked = m.user_row(u).0;
+        assert_eq!(
+            recommend_factors(&model, &m, model.user(u), 6, liked),
+            recommend(&model, &m, u, 6, true),
+            "user {u}"
+        );
+    }
+    // Excluded items may come in any order and repeat; unknown ones are ignored.
+    let (model, m) = tiny_model();
+    assert_eq!(
+        recommend_factors(&model, &m, &[1.0, 0.0], 10, &[9, 2, 0, 2]),
+        vec![(3, 2.0), (1, 0.5)]
+    );
 }
