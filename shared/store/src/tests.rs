@@ -2,7 +2,11 @@
 //! debris, prefix resolution, the process lock, gc.
 
 use super::*;
+use crate::maintenance::list_files;
 use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::time::SystemTime;
 use tempfile::TempDir;
 
 /// A callback given the source path.
@@ -422,7 +426,8 @@ fn prefixes_resolve_when_unique_and_fail_clearly_otherwise() {
         source: None,
     };
     store
-        .put_encoded(&store.artifacts, "artifact", &fake.0, &rec)
+        .db
+        .put_encoded(&store.db.artifacts, "artifact", &fake.0, &rec)
         .unwrap();
     match store.resolve_prefix(&hex[..8]) {
         Err(e @ StoreError::Ambiguous { .. }) => {
@@ -653,11 +658,7 @@ fn an_unchanged_old_source_is_not_reread_and_a_changed_one_is() {
             .into_owned()
             .into_bytes()
     };
-    let stamp = |store: &Store| {
-        store
-            .get_decoded::<SourceStamp>(&store.sources, "source stamp", &stamp_key())
-            .unwrap()
-    };
+    let stamp = |store: &Store| store.source_stamp(&stamp_key()).unwrap();
 
     // Just written: too recent to trust a stat stamp (racy window).
     fs::write(&data, b"1,2,5\n").unwrap();
