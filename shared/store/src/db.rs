@@ -14,9 +14,9 @@
 //!
 //! sled allows one process per database, and sled types never leave this crate.
 
-use crate::records::{self, ArtifactRecord, RunRecord, StageKey};
+use crate::records::{ArtifactRecord, RunRecord, StageKey};
 use crate::StoreError;
-use alsflow_core::{codec, ArtifactId};
+use alsflow_core::{codec, hex, ArtifactId};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -385,6 +385,6 @@ fn memo_key(scope: &[u8], key: &[u8]) -> Vec<u8> {
 pub(crate) fn printable_key(key: &[u8]) -> String {
     match std::str::from_utf8(key) {
         Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-        _ => records::hex(key),
+        _ => hex::encode(key),
     }
 }

@@ -1,28 +1,21 @@
-//! Durable file-system steps: hashing files, fsync of files and directories, the
-//! process lock.
+//! Durable file-system steps: fsync of directories, durable directory creation,
+//! quarantine moves, the process lock.
 
 use crate::StoreError;
+use alsflow_core::{files, ArtifactId};
 use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Buffer size for streaming copies and hashing (large enough to amortise syscalls).
-pub(crate) const CHUNK: usize = 1 << 20;
-
 /// fsync a directory so that a rename or create inside it survives a power loss.
-/// A no-op where directories cannot be opened (non-Unix).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        let f = File::open(dir).map_err(|e| StoreError::io("open directory", dir, e))?;
-        f.sync_all()
-            .map_err(|e| StoreError::io("fsync directory", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    files::sync_dir(dir).map_err(|e| StoreError::Io {
+        action: e.action.to_string(),
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Create `dir` (and parents) and make its entry durable in its parent.
@@ -37,27 +30,9 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Stream `path` through blake3; returns (hash, size). `None` if the file does not exist.
-pub(crate) fn hash_file(path: &Path) -> Result<Option<(blake3::Hash, u64)>, StoreError> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io("open object", path, e)),
-    };
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StoreError::io("read object", path, e)),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok(Some((hasher.finalize(), size)))
+/// The id and size of the object file at `path`, streamed; `None` if it does not exist.
+pub(crate) fn hash_file(path: &Path) -> Result<Option<(ArtifactId, u64)>, StoreError> {
+    files::hash_file(path).map_err(|e| StoreError::io("read object", path, e))
 }
 
 /// The store's exclusive process lock (`root/lock`), held for the life of the value.

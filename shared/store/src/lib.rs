@@ -159,7 +159,7 @@ impl Store {
             prefix: prefix.to_string(),
             reason: reason.to_string(),
         };
-        if !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !alsflow_core::hex::is_hex(&wanted) {
             return Err(bad("not hexadecimal"));
         }
         if wanted.len() < 4 {
@@ -170,10 +170,7 @@ impl Store {
         }
         // Scan by the whole bytes of the prefix, then filter on the odd last digit.
         let even = &wanted[..wanted.len() / 2 * 2];
-        let key_prefix: Vec<u8> = (0..even.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&even[i..i + 2], 16).ok())
-            .collect();
+        let key_prefix = alsflow_core::hex::decode(even).ok_or_else(|| bad("not hexadecimal"))?;
         let found: Vec<ArtifactId> = self
             .db
             .artifact_ids_with_prefix(&key_prefix)?

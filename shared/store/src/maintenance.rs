@@ -4,7 +4,7 @@
 //! Both delete records before files, and flush the records before touching a file, so
 //! a crash in the middle leaves only orphans, never a record without its object.
 
-use crate::records::{self, ArtifactRecord, RunRecord};
+use crate::records::{ArtifactRecord, RunRecord};
 use crate::reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
 use crate::{fsutil, ArtifactId, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,19 +56,19 @@ impl Store {
                 continue;
             };
             seen.insert(id);
-            let Some((hash, size)) = fsutil::hash_file(&file.path)? else {
+            let Some((actual, size)) = fsutil::hash_file(&file.path)? else {
                 continue;
             };
             report.objects_checked += 1;
             report.bytes_checked += size;
-            if *hash.as_bytes() != id.0 {
+            if actual != id {
                 bad.insert(id);
                 to_move.push((report.problems.len(), file.path.clone(), id.to_hex()));
                 report.problems.push(VerifyProblem {
                     id: Some(id),
                     path: file.path,
                     kind: ProblemKind::HashMismatch {
-                        actual: ArtifactId(*hash.as_bytes()),
+                        actual,
                         size,
                         recorded_size: records.get(&id).map(|r| r.size),
                     },
@@ -227,13 +227,10 @@ impl Store {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let id = records::parse_hex32(&name)
-                    .filter(|_| {
-                        name.len() == 64
-                            && name == name.to_ascii_lowercase()
-                            && name[..2] == dir_name
-                    })
-                    .map(ArtifactId);
+                // Only the canonical name (lowercase, in its own fan-out directory) is
+                // an object; anything else is a stray file.
+                let id = ArtifactId::from_hex(&name)
+                    .filter(|id| id.to_hex() == name && name[..2] == dir_name);
                 out.push(ObjectFile { path, name, id });
             }
         }

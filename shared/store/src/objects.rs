@@ -27,7 +27,7 @@ impl Store {
         let path = self.object_path(&id);
         let intact = match fs::metadata(&path) {
             Ok(m) if m.len() == bytes.len() as u64 => {
-                matches!(fsutil::hash_file(&path)?, Some((h, _)) if *h.as_bytes() == id.0)
+                matches!(fsutil::hash_file(&path)?, Some((h, _)) if h == id)
             }
             _ => false,
         };
@@ -83,7 +83,7 @@ impl Store {
         let path = self.object_path(id);
         match fsutil::hash_file(&path)? {
             None => Err(StoreError::Missing { id: *id }),
-            Some((h, _)) if *h.as_bytes() == id.0 => Ok(path),
+            Some((h, _)) if h == *id => Ok(path),
             Some(_) => Err(self.corrupt(id, path)),
         }
     }

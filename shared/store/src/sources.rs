@@ -11,13 +11,14 @@
 //! copy. When [`Store::read`] finds a stored source copy damaged, it drops the stamp,
 //! so the next import re-reads the file and repairs it.
 
-use crate::records::{self, ArtifactRecord, SourceInfo};
-use crate::{fsutil, ArtifactId, Format, Store, StoreError};
+use crate::records::{ArtifactRecord, SourceInfo};
+use crate::{ArtifactId, Format, Store, StoreError};
+use alsflow_core::{files, hex};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -221,29 +222,25 @@ fn copy_hashing(
     out: &mut File,
     with_sha256: bool,
 ) -> Result<(ArtifactId, u64, Option<String>), StoreError> {
-    let mut input = File::open(src).map_err(|e| StoreError::io("open source file", src, e))?;
-    let mut blake = blake3::Hasher::new();
+    let input = File::open(src).map_err(|e| StoreError::io("open source file", src, e))?;
     let mut sha = with_sha256.then(sha2::Sha256::new);
-    let mut buf = vec![0u8; fsutil::CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StoreError::io("read source file", src, e)),
-        };
-        let chunk = &buf[..n];
-        blake.update(chunk);
+    // hash_reader reports read and write failures alike; remember which one it was.
+    let mut write_failed = false;
+    let hashed = files::hash_reader(input, |chunk| {
         if let Some(sha) = sha.as_mut() {
             sha.update(chunk);
         }
-        out.write_all(chunk)
-            .map_err(|e| StoreError::io("copy source file into the store from", src, e))?;
-        size += n as u64;
-    }
-    let sha_hex = sha.map(|s| records::hex(&s.finalize()));
-    Ok((ArtifactId(*blake.finalize().as_bytes()), size, sha_hex))
+        out.write_all(chunk).inspect_err(|_| write_failed = true)
+    });
+    let (id, size) = hashed.map_err(|e| {
+        let action = if write_failed {
+            "copy source file into the store from"
+        } else {
+            "read source file"
+        };
+        StoreError::io(action, src, e)
+    })?;
+    Ok((id, size, sha.map(|s| hex::encode(&s.finalize()))))
 }
 
 fn split_time(t: io::Result<SystemTime>) -> (i64, u32) {
