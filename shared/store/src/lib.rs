@@ -57,6 +57,7 @@
 mod db;
 mod error;
 mod fsutil;
+mod locks;
 mod maintenance;
 mod objects;
 mod records;
@@ -69,7 +70,7 @@ pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
 pub use reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
 
 use db::Db;
-use fsutil::ProcessLock;
+use locks::ProcessLock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -106,7 +107,7 @@ impl Store {
     /// Open (creating) the store at `root`: objects in `root/objects/<2 hex>/<64 hex>`,
     /// the sled database in `root/db`.
     ///
-    /// Takes an exclusive process lock (`root/lock`, an fs2 flock). If another process
+    /// Takes an exclusive process lock (`root/lock`, an flock). If another process
     /// holds it, prints once to stderr `waiting for the store lock at PATH (held by pid
     /// N)…` and retries until `lock_timeout`, then fails with
     /// [`StoreError::Locked`]. Waiting never touches the store, so it cannot corrupt it.
