@@ -11,18 +11,48 @@
 //! | `memo`      | `len(scope) as u32 BE, scope, key`| opaque bytes from a stage      |
 //! | `sources`   | canonical source path             | stat stamp → id (see `sources`)|
 //! | `meta`      | `layout_version`                  | u32 LE                         |
+//! | `meta`      | `view_generation`                 | u64 LE, last published view    |
 //!
 //! sled allows one process per database, and sled types never leave this crate.
+//! Readers never open it: they read a snapshot of `artifacts`, `runs`, `latest` and
+//! `sources` that the writer publishes (the `view` module). Both answer the same
+//! [`Records`] questions, so every read method of the store works on either.
 
 use crate::records::{ArtifactRecord, RunRecord, StageKey};
+use crate::sources::SourceStamp;
+use crate::view::ViewTrees;
 use crate::StoreError;
 use alsflow_core::{codec, hex, ArtifactId};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The on-disk layout version this build reads and writes.
-const LAYOUT_VERSION: u32 = 1;
+/// The on-disk layout version this build reads and writes. Version 2 added the read
+/// view and the readers' lock; a version-1 store is upgraded in place on open (its
+/// trees are unchanged, it only lacks a view, which the writer publishes on open).
+/// Older builds refuse version 2, so they cannot write records without publishing.
+const LAYOUT_VERSION: u32 = 2;
+
+/// The record questions the read methods ask, answered from the live database by a
+/// writer or from the published view by a reader.
+pub(crate) trait Records {
+    /// The artifact record of `id`.
+    fn artifact(&self, id: &ArtifactId) -> Result<Option<ArtifactRecord>, StoreError>;
+    /// Every artifact record, in id order.
+    fn artifacts(&self) -> Result<Vec<ArtifactRecord>, StoreError>;
+    /// The run record with `key`.
+    fn run(&self, key: &StageKey) -> Result<Option<RunRecord>, StoreError>;
+    /// Every run record, in key order.
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// The latest-run pointer of (`dataset`, `stage`).
+    fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError>;
+    /// The stat stamp remembered for a canonical source path (see `sources`).
+    fn source_stamp(&self, key: &[u8]) -> Result<Option<SourceStamp>, StoreError>;
+    /// The ids of the artifact records whose key starts with `prefix`.
+    fn artifact_ids_with_prefix(&self, prefix: &[u8]) -> Result<Vec<ArtifactId>, StoreError>;
+}
 
 /// The open sled database and its trees.
 pub(crate) struct Db {
@@ -36,6 +66,9 @@ pub(crate) struct Db {
     pub(crate) sources: sled::Tree,
     meta: sled::Tree,
     db: sled::Db,
+    /// Set after any change to a tree the read view copies; cleared when a view is
+    /// published, so publishing is skipped when nothing changed.
+    changed: AtomicBool,
 }
 
 impl Db {
@@ -59,6 +92,7 @@ impl Db {
             sources: tree("sources")?,
             meta: tree("meta")?,
             db: db.clone(),
+            changed: AtomicBool::new(false),
         };
         opened.check_layout_version(root)?;
         Ok(opened)
@@ -98,6 +132,11 @@ impl Db {
                     .unwrap_or(0);
                 if found == LAYOUT_VERSION {
                     Ok(())
+                } else if found == 1 {
+                    self.meta
+                        .insert(key, &LAYOUT_VERSION.to_le_bytes())
+                        .map_err(|e| self.error("upgrade layout version", e))?;
+                    self.flush()
                 } else {
                     Err(StoreError::Version {
                         path: root.to_path_buf(),
@@ -107,6 +146,68 @@ impl Db {
                 }
             }
         }
+    }
+
+    /// Note a change to a tree the read view copies.
+    pub(crate) fn mark_changed(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a viewed tree changed since the last call, clearing the mark.
+    pub(crate) fn take_changed(&self) -> bool {
+        self.changed.swap(false, Ordering::SeqCst)
+    }
+
+    /// The generation of the last view this database's writer published (0 if none).
+    pub(crate) fn view_generation(&self) -> Result<u64, StoreError> {
+        let raw = self
+            .meta
+            .get(b"view_generation")
+            .map_err(|e| self.error("read view generation", e))?;
+        Ok(raw
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_le_bytes))
+    }
+
+    /// Remember the generation of a view just published (made durable by the next
+    /// flush; the view file itself carries it too).
+    pub(crate) fn set_view_generation(&self, generation: u64) -> Result<(), StoreError> {
+        self.meta
+            .insert(b"view_generation", &generation.to_le_bytes())
+            .map_err(|e| self.error("write view generation", e))?;
+        Ok(())
+    }
+
+    /// A copy of the trees the read view holds, raw. Scanned in dependency order —
+    /// `latest`, then `runs`, `sources`, `artifacts` — so that while other threads add
+    /// records, every run a copied pointer names, and every artifact a copied run or
+    /// stamp names, is copied too (records are only removed under the exclusive
+    /// maintenance lock, by `gc` and `verify`, which publish themselves).
+    pub(crate) fn snapshot(&self) -> Result<ViewTrees, StoreError> {
+        let copy = |tree: &sled::Tree, what: &str| {
+            let mut out = BTreeMap::new();
+            for item in tree.iter() {
+                let (k, v) = item.map_err(|e| self.error(&format!("copy {what} records"), e))?;
+                out.insert(k.to_vec(), v.to_vec());
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let latest = copy(&self.latest, "latest")?;
+        #[cfg(test)]
+        crate::tests::AFTER_FIRST_TREE_COPY.with(|hook| {
+            if let Some(hook) = hook.borrow_mut().take() {
+                hook(self)
+            }
+        });
+        let runs = copy(&self.runs, "run")?;
+        let sources = copy(&self.sources, "source stamp")?;
+        let artifacts = copy(&self.artifacts, "artifact")?;
+        Ok(ViewTrees {
+            artifacts,
+            runs,
+            latest,
+            sources,
+        })
     }
 
     /// The record at `key` in `tree`, decoded; `what` names it in errors.
@@ -149,15 +250,23 @@ impl Db {
             key: printable_key(key),
             source,
         })?;
-        tree.insert(key, bytes)
+        let old = tree
+            .insert(key, bytes.as_slice())
             .map_err(|e| self.error(&format!("write {what} record"), e))?;
+        if old.as_deref() != Some(bytes.as_slice()) {
+            self.mark_changed();
+        }
         Ok(())
     }
 
     /// Delete `key` from `tree` (absent is fine).
     pub(crate) fn remove_key(&self, tree: &sled::Tree, key: &[u8]) -> Result<(), StoreError> {
-        tree.remove(key)
+        let old = tree
+            .remove(key)
             .map_err(|e| self.error(&format!("delete record '{}'", printable_key(key)), e))?;
+        if old.is_some() {
+            self.mark_changed();
+        }
         Ok(())
     }
 
@@ -173,10 +282,13 @@ impl Db {
                 key: record.id.to_hex(),
                 source,
             })?;
-        self.artifacts
+        let swapped = self
+            .artifacts
             .compare_and_swap(record.id.0, None as Option<&[u8]>, Some(bytes))
-            .map_err(|e| self.error(&format!("record artifact {}", record.id.short()), e))?
-            .ok();
+            .map_err(|e| self.error(&format!("record artifact {}", record.id.short()), e))?;
+        if swapped.is_ok() {
+            self.mark_changed();
+        }
         Ok(())
     }
 
@@ -224,7 +336,10 @@ impl Db {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.mark_changed();
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(self.error(
                 &format!("record run {} ({})", run.label(), run.key.short()),
@@ -233,31 +348,22 @@ impl Db {
         }
     }
 
-    /// Point (`dataset`, `stage`) at the run `key`.
+    /// Point (`dataset`, `stage`) at the run `key`; true when the pointer changed.
     pub(crate) fn set_latest(
         &self,
         dataset: &str,
         stage: &str,
         key: &StageKey,
-    ) -> Result<(), StoreError> {
-        self.latest
+    ) -> Result<bool, StoreError> {
+        let old = self
+            .latest
             .insert(latest_key(dataset, stage), &key.0)
             .map_err(|e| self.error(&format!("set latest run of {dataset}/{stage}"), e))?;
-        Ok(())
-    }
-
-    /// The latest-run pointer of (`dataset`, `stage`).
-    pub(crate) fn latest(
-        &self,
-        dataset: &str,
-        stage: &str,
-    ) -> Result<Option<StageKey>, StoreError> {
-        let raw = self
-            .latest
-            .get(latest_key(dataset, stage))
-            .map_err(|e| self.error(&format!("read latest run of {dataset}/{stage}"), e))?;
-        raw.map(|v| decode_latest(dataset, stage, &v, &self.dir))
-            .transpose()
+        let changed = old.as_deref() != Some(&key.0[..]);
+        if changed {
+            self.mark_changed();
+        }
+        Ok(changed)
     }
 
     /// The memo value at (`scope`, `key`).
@@ -281,12 +387,39 @@ impl Db {
             .map_err(|e| self.error("write memo record", e))?;
         Ok(())
     }
+}
 
-    /// The ids of the artifact records whose key starts with `prefix`.
-    pub(crate) fn artifact_ids_with_prefix(
-        &self,
-        prefix: &[u8],
-    ) -> Result<Vec<ArtifactId>, StoreError> {
+impl Records for Db {
+    fn artifact(&self, id: &ArtifactId) -> Result<Option<ArtifactRecord>, StoreError> {
+        self.get_decoded(&self.artifacts, "artifact", &id.0)
+    }
+
+    fn artifacts(&self) -> Result<Vec<ArtifactRecord>, StoreError> {
+        self.all_decoded(&self.artifacts, "artifact")
+    }
+
+    fn run(&self, key: &StageKey) -> Result<Option<RunRecord>, StoreError> {
+        self.get_decoded(&self.runs, "run", &key.0)
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.all_decoded(&self.runs, "run")
+    }
+
+    fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError> {
+        let raw = self
+            .latest
+            .get(latest_key(dataset, stage))
+            .map_err(|e| self.error(&format!("read latest run of {dataset}/{stage}"), e))?;
+        raw.map(|v| decode_latest(dataset, stage, &v, &self.dir))
+            .transpose()
+    }
+
+    fn source_stamp(&self, key: &[u8]) -> Result<Option<SourceStamp>, StoreError> {
+        self.get_decoded(&self.sources, "source stamp", key)
+    }
+
+    fn artifact_ids_with_prefix(&self, prefix: &[u8]) -> Result<Vec<ArtifactId>, StoreError> {
         let mut found = Vec::new();
         for item in self.artifacts.scan_prefix(prefix).keys() {
             let key = item.map_err(|e| self.error("scan artifact records", e))?;

@@ -7,7 +7,7 @@
 use crate::StoreError;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Why [`wait_for_lock`] did not get the lock.
@@ -113,5 +113,98 @@ pub(crate) fn holder_of(path: &Path) -> String {
     match fs::read_to_string(path) {
         Ok(s) if s.trim().parse::<u32>().is_ok() => format!("pid {}", s.trim()),
         _ => "another process".to_string(),
+    }
+}
+
+/// `root/readers.lock`: read-only handles hold it shared for their whole life; `gc`
+/// and `verify` take it exclusively while they delete or move objects, so no reader
+/// sees an object vanish under it. A run (which only adds) never takes it.
+#[derive(Debug)]
+pub(crate) struct ReadersLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl ReadersLock {
+    /// Open (creating) the lock file without locking it. On a read-only file system an
+    /// existing lock file is opened for reading only (flock does not need write access).
+    pub(crate) fn open(path: &Path) -> Result<ReadersLock, StoreError> {
+        let file = match open_lock_file(path) {
+            Ok(f) => f,
+            Err(e) => File::open(path).map_err(|_| e)?,
+        };
+        Ok(ReadersLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// For a read-only handle: hold the lock shared, waiting up to `timeout` while a
+    /// `gc` or `verify` (the holder of `writer_lock`) deletes objects.
+    pub(crate) fn hold_shared(
+        self,
+        timeout: Duration,
+        writer_lock: &Path,
+    ) -> Result<ReadersLock, StoreError> {
+        let announce = || {
+            eprintln!(
+                "waiting for alsflow gc/verify ({}) to finish with the store at {}…",
+                holder_of(writer_lock),
+                self.path.parent().unwrap_or(&self.path).display()
+            )
+        };
+        match wait_for_lock(timeout, announce, || self.file.try_lock_shared()) {
+            Ok(()) => Ok(self),
+            Err(LockFailure::TimedOut { waited }) => Err(StoreError::Locked {
+                path: self.path.clone(),
+                waited,
+            }),
+            Err(LockFailure::Io(e)) => Err(StoreError::io("lock", &self.path, e)),
+        }
+    }
+
+    /// For the writer's `gc` and `verify`: take the lock exclusively until the guard
+    /// drops, waiting up to `timeout` for read-only handles to close. `action` says
+    /// what needs them gone, in the waiting line and the error.
+    pub(crate) fn exclude_readers(
+        &self,
+        action: &str,
+        timeout: Duration,
+    ) -> Result<ReadersExcluded<'_>, StoreError> {
+        let announce = || {
+            eprintln!(
+                "waiting for read-only users of the store at {} (alsflow status, a model \
+                 server) to close before we {action}…",
+                self.path.parent().unwrap_or(&self.path).display()
+            )
+        };
+        match wait_for_lock(timeout, announce, || self.file.try_lock()) {
+            Ok(()) => Ok(ReadersExcluded { file: &self.file }),
+            Err(LockFailure::TimedOut { waited }) => Err(StoreError::ReadersActive {
+                action: action.to_string(),
+                path: self.path.clone(),
+                waited,
+            }),
+            Err(LockFailure::Io(e)) => Err(StoreError::io("lock", &self.path, e)),
+        }
+    }
+}
+
+impl Drop for ReadersLock {
+    fn drop(&mut self) {
+        // Closing the file releases the flock anyway; unlocking first is just explicit.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Readers are kept out while this lives (see [`ReadersLock::exclude_readers`]).
+#[must_use]
+pub(crate) struct ReadersExcluded<'a> {
+    file: &'a File,
+}
+
+impl Drop for ReadersExcluded<'_> {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }

@@ -1,12 +1,15 @@
 //! Maintenance: [`Store::verify`] (re-hash everything, quarantine damage, invalidate the
 //! runs that need it) and [`Store::gc`] (delete what no run needs).
 //!
-//! Both delete records before files, and flush the records before touching a file, so
-//! a crash in the middle leaves only orphans, never a record without its object.
+//! Both delete records before files, and flush the records and publish the read view
+//! before touching a file, so a crash in the middle leaves only orphans, never a record
+//! without its object. Both exclude read-only handles (`root/readers.lock`) only once
+//! they know they will delete or move something.
 
+use crate::db::Records;
 use crate::records::{ArtifactRecord, RunRecord};
 use crate::reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
-use crate::{fsutil, ArtifactId, Store, StoreError};
+use crate::{fsutil, ArtifactId, Store, StoreError, Writer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
@@ -28,11 +31,16 @@ impl Store {
     /// `root/corrupt/<id>`, delete its artifact record, and delete every run record
     /// that lists it as an input or output (or lists an id that has no record), so the
     /// next run rebuilds exactly those. The report says which objects and which runs.
+    ///
+    /// Hashing runs beside read-only handles; if anything must be removed or moved,
+    /// they are excluded first ([`StoreError::ReadersActive`] if they stay open past
+    /// the timeout given to [`Store::open`], and then nothing is changed).
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let _exclusive = self.exclusive();
+        let w = self.writer("verify the store (it may move objects aside)")?;
+        let _exclusive = w.exclusive();
         let records: BTreeMap<ArtifactId, ArtifactRecord> =
-            self.artifacts()?.into_iter().map(|r| (r.id, r)).collect();
-        let runs: Vec<RunRecord> = self.db.all_decoded(&self.db.runs, "run")?;
+            w.db.artifacts()?.into_iter().map(|r| (r.id, r)).collect();
+        let runs: Vec<RunRecord> = w.db.runs()?;
         let producer_label = |id: &ArtifactId| -> Option<String> {
             let key = records.get(id)?.producer?;
             runs.iter().find(|r| r.key == key).map(|r| r.label())
@@ -43,7 +51,7 @@ impl Store {
         let mut bad = BTreeSet::new();
         // (index into report.problems, file to move aside, name under corrupt/)
         let mut to_move: Vec<(usize, PathBuf, String)> = Vec::new();
-        for file in self.object_files()? {
+        for file in w.object_files()? {
             let Some(id) = file.id else {
                 to_move.push((report.problems.len(), file.path.clone(), file.name));
                 report.problems.push(VerifyProblem {
@@ -81,21 +89,16 @@ impl Store {
             bad.insert(*id);
             report.problems.push(VerifyProblem {
                 id: Some(*id),
-                path: self.object_path(id),
+                path: w.object_path(id),
                 kind: ProblemKind::Missing,
                 producer: producer_label(id),
                 moved_to: None,
             });
         }
-
-        // Records go first — runs, then the artifact records they name — and are
-        // flushed before any file moves, so a crash in between leaves at worst an
-        // unrecorded bad file (found again by the next verify), never a dangling record.
         for run in &runs {
             let reason =
                 run_invalid_reason(run, |id| bad.contains(id), |id| records.contains_key(id));
             if let Some(reason) = reason {
-                self.db.remove_key(&self.db.runs, &run.key.0)?;
                 report.invalidated_runs.push(InvalidatedRun {
                     key: run.key,
                     dataset: run.dataset.clone(),
@@ -104,17 +107,33 @@ impl Store {
                 });
             }
         }
+        if report.is_clean() {
+            return Ok(report);
+        }
+
+        let _no_readers = w.readers.exclude_readers(
+            "verify the store (it moves damaged objects aside)",
+            w.lock_timeout,
+        )?;
+        // Records go first — runs, then the artifact records they name — and are
+        // flushed and published before any file moves, so a crash in between leaves at
+        // worst an unrecorded bad file (found again by the next verify), never a
+        // dangling record in the database or the view.
+        for run in &report.invalidated_runs {
+            w.db.remove_key(&w.db.runs, &run.key.0)?;
+        }
         for id in &bad {
             if records.contains_key(id) {
-                self.db.remove_key(&self.db.artifacts, &id.0)?;
+                w.db.remove_key(&w.db.artifacts, &id.0)?;
             }
         }
-        self.drop_stamps_of(&bad)?;
-        self.db.flush()?;
-        self.crash_point("verify:records-removed");
+        w.drop_stamps_of(&bad)?;
+        w.db.flush()?;
+        w.publish_view()?;
+        w.crash_point("verify:records-removed");
         for (index, from, name) in to_move {
             report.problems[index].moved_to =
-                Some(fsutil::move_aside(&from, &self.corrupt_dir, &name)?);
+                Some(fsutil::move_aside(&from, &w.corrupt_dir, &name)?);
         }
         Ok(report)
     }
@@ -122,76 +141,86 @@ impl Store {
     /// Delete what no run record needs: objects (and their records) that no run lists
     /// as an input or output — raw sources included, unless a run reads them — plus
     /// leftover temp files and quarantined (`corrupt/`) files. With `dry_run`, only
-    /// count. Records are deleted before their files, so a crash leaves orphans only.
+    /// count. Records are deleted (and the read view published without them) before
+    /// their files, so a crash leaves orphans only.
+    ///
+    /// When there are records or objects to delete, read-only handles are excluded
+    /// first ([`StoreError::ReadersActive`] if they stay open past the timeout given to
+    /// [`Store::open`], and then nothing is deleted).
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
-        let _exclusive = self.exclusive();
-        let runs: Vec<RunRecord> = self.db.all_decoded(&self.db.runs, "run")?;
-        let needed: BTreeSet<ArtifactId> = runs
-            .iter()
-            .flat_map(|r| r.inputs.values().chain(r.outputs.values()))
-            .copied()
-            .collect();
+        let w = self.writer("collect garbage")?;
+        let _exclusive = w.exclusive();
+        let needed: BTreeSet<ArtifactId> =
+            w.db.runs()?
+                .iter()
+                .flat_map(|r| r.inputs.values().chain(r.outputs.values()))
+                .copied()
+                .collect();
         let mut report = GcReport {
             dry_run,
             ..GcReport::default()
         };
-
-        // Unneeded records go first (even those whose object is already gone).
-        let mut removed_ids = BTreeSet::new();
-        for rec in self.artifacts()? {
-            if !needed.contains(&rec.id) {
-                report.records_removed += 1;
-                removed_ids.insert(rec.id);
-                if !dry_run {
-                    self.db.remove_key(&self.db.artifacts, &rec.id.0)?;
-                }
-            }
-        }
-        if !dry_run {
-            self.drop_stamps_of(&removed_ids)?;
-            self.db.flush()?;
-            self.crash_point("gc:records-removed");
-        }
-
-        for file in self.object_files()? {
+        // Unneeded records (even those whose object is already gone) and files.
+        let unneeded_records: BTreeSet<ArtifactId> =
+            w.db.artifacts()?
+                .into_iter()
+                .map(|rec| rec.id)
+                .filter(|id| !needed.contains(id))
+                .collect();
+        report.records_removed = unneeded_records.len() as u64;
+        let mut unneeded_files = Vec::new();
+        for file in w.object_files()? {
             let size = file_size(&file.path);
             if file.id.is_some_and(|id| needed.contains(&id)) {
                 report.objects_kept += 1;
                 report.bytes_kept += size;
-                continue;
-            }
-            report.objects_removed += 1;
-            report.bytes_removed += size;
-            if !dry_run {
-                fs::remove_file(&file.path)
-                    .map_err(|e| StoreError::io("remove object", &file.path, e))?;
+            } else {
+                report.objects_removed += 1;
+                report.bytes_removed += size;
+                unneeded_files.push(file.path);
             }
         }
-        for (dir, count, bytes) in [
-            (
-                &self.tmp_dir,
-                &mut report.temp_files_removed,
-                &mut report.temp_bytes_removed,
-            ),
-            (
-                &self.corrupt_dir,
-                &mut report.quarantined_removed,
-                &mut report.quarantined_bytes_removed,
-            ),
-        ] {
-            for path in list_files(dir)? {
-                *count += 1;
-                *bytes += file_size(&path);
-                if !dry_run {
-                    fs::remove_file(&path)
-                        .map_err(|e| StoreError::io("remove leftover file", &path, e))?;
-                }
-            }
+        let temp_files = list_files(&w.tmp_dir)?;
+        let quarantined = list_files(&w.corrupt_dir)?;
+        report.temp_files_removed = temp_files.len() as u64;
+        report.temp_bytes_removed = temp_files.iter().map(|p| file_size(p)).sum();
+        report.quarantined_removed = quarantined.len() as u64;
+        report.quarantined_bytes_removed = quarantined.iter().map(|p| file_size(p)).sum();
+        if dry_run {
+            return Ok(report);
         }
-        if !dry_run {
-            self.remove_empty_fanout_dirs()?;
+
+        // Readers never look at tmp/ or corrupt/, so only records and objects need
+        // them gone.
+        let _no_readers = if unneeded_records.is_empty() && unneeded_files.is_empty() {
+            None
+        } else {
+            Some(
+                w.readers
+                    .exclude_readers("collect garbage", w.lock_timeout)?,
+            )
+        };
+        for id in &unneeded_records {
+            w.db.remove_key(&w.db.artifacts, &id.0)?;
         }
+        w.drop_stamps_of(&unneeded_records)?;
+        w.db.flush()?;
+        w.publish_view()?;
+        w.crash_point("gc:records-removed");
+        for path in unneeded_files {
+            fs::remove_file(&path).map_err(|e| StoreError::io("remove object", &path, e))?;
+        }
+        for path in temp_files.into_iter().chain(quarantined) {
+            fs::remove_file(&path).map_err(|e| StoreError::io("remove leftover file", &path, e))?;
+        }
+        w.remove_empty_fanout_dirs()?;
         Ok(report)
+    }
+}
+
+impl Writer {
+    fn object_path(&self, id: &ArtifactId) -> PathBuf {
+        crate::objects::object_path(&self.objects_dir, id)
     }
 
     /// Every file under `objects/`, with its id when the name is a well-formed id in the

@@ -11,8 +11,9 @@
 //! copy. When [`Store::read`] finds a stored source copy damaged, it drops the stamp,
 //! so the next import re-reads the file and repairs it.
 
+use crate::db::Records;
 use crate::records::{ArtifactRecord, SourceInfo};
-use crate::{ArtifactId, Format, Store, StoreError};
+use crate::{ArtifactId, Format, Store, StoreError, Writer};
 use alsflow_core::{files, hex};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -45,13 +46,27 @@ impl Store {
     /// When `sha256` is given, the file's sha256 is computed in the same pass and a
     /// mismatch is [`StoreError::SourceChecksum`] (nothing is recorded). An unchanged
     /// file (same stat stamp, object present) is not read again; see the module docs.
+    /// Publishes the read view if anything changed.
     pub fn put_source_file(
         &self,
         path: &Path,
         url: Option<&str>,
         sha256: Option<&str>,
     ) -> Result<ArtifactId, StoreError> {
-        let _shared = self.shared();
+        let w = self.writer("import a source file")?;
+        let _shared = w.shared();
+        let id = self.import_source(w, path, url, sha256)?;
+        w.publish_view()?;
+        Ok(id)
+    }
+
+    fn import_source(
+        &self,
+        w: &Writer,
+        path: &Path,
+        url: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<ArtifactId, StoreError> {
         let expected_sha = sha256.map(|s| s.trim().to_ascii_lowercase());
         let canonical = path
             .canonicalize()
@@ -61,17 +76,17 @@ impl Store {
             fs::metadata(&canonical).map_err(|e| StoreError::io("stat source file", path, e))?;
 
         // Fast path: the file is unchanged since we last imported it.
-        if let Some(old) = self.source_stamp(&stamp_key)? {
+        if let Some(old) = w.db.source_stamp(&stamp_key)? {
             let same_file = stamp_matches(&old, &meta);
             let sha_ok = expected_sha.is_none() || expected_sha == old.sha256;
             if same_file && sha_ok && self.object_present(&old.id) {
-                self.record_source(&old.id, path, old.size, url, expected_sha.clone())?;
+                w.record_source(&old.id, path, old.size, url, expected_sha.clone())?;
                 return Ok(old.id);
             }
         }
 
         let read_started = SystemTime::now();
-        let (tmp, mut out) = self.create_temp()?;
+        let (tmp, mut out) = w.create_temp()?;
         let copied = copy_hashing(&canonical, &mut out, expected_sha.is_some());
         let (id, size, actual_sha) = match copied.and_then(|r| {
             out.sync_all()
@@ -113,8 +128,8 @@ impl Store {
         }
         // The temp copy is complete and its hash known: renaming it over an existing
         // object is atomic and harmless, and repairs a damaged one.
-        self.install_temp(&tmp, &id)?;
-        self.crash_point("source:renamed");
+        w.install_temp(&tmp, &id)?;
+        w.crash_point("source:renamed");
         let record = ArtifactRecord {
             id,
             format: Format::Raw,
@@ -123,8 +138,8 @@ impl Store {
             producer: None,
             source: None,
         };
-        self.db.insert_artifact_if_absent(&record)?;
-        self.record_source(&id, path, size, url, expected_sha.clone())?;
+        w.db.insert_artifact_if_absent(&record)?;
+        w.record_source(&id, path, size, url, expected_sha.clone())?;
 
         // Remember the stamp only if the file cannot have changed unnoticed within one
         // mtime tick while we read it.
@@ -135,10 +150,9 @@ impl Store {
             .is_some_and(|age| age >= RACY_WINDOW);
         let stamp = stamp_of(&meta, id, expected_sha);
         if old_enough {
-            self.db
-                .put_encoded(&self.db.sources, "source stamp", &stamp_key, &stamp)?;
+            w.db.put_encoded(&w.db.sources, "source stamp", &stamp_key, &stamp)?;
         } else {
-            self.db.remove_key(&self.db.sources, &stamp_key)?;
+            w.db.remove_key(&w.db.sources, &stamp_key)?;
         }
         Ok(id)
     }
@@ -154,17 +168,15 @@ impl Store {
         let Ok(meta) = fs::metadata(&canonical) else {
             return Ok(None);
         };
+        let key = stamp_key(&canonical);
         Ok(self
-            .source_stamp(&stamp_key(&canonical))?
+            .with_records(|r| r.source_stamp(&key))?
             .filter(|stamp| stamp_matches(stamp, &meta) && self.object_present(&stamp.id))
             .map(|stamp| stamp.id))
     }
+}
 
-    /// The stamp remembered for the canonical path `key`, if any.
-    pub(crate) fn source_stamp(&self, key: &[u8]) -> Result<Option<SourceStamp>, StoreError> {
-        self.db.get_decoded(&self.db.sources, "source stamp", key)
-    }
-
+impl Writer {
     /// Attach (or refresh) the source info of a raw source artifact.
     fn record_source(
         &self,
@@ -174,7 +186,7 @@ impl Store {
         url: Option<&str>,
         sha256: Option<String>,
     ) -> Result<(), StoreError> {
-        let Some(mut rec) = self.artifact(id)? else {
+        let Some(mut rec) = self.db.artifact(id)? else {
             return Err(StoreError::Missing { id: *id });
         };
         let info = SourceInfo {
