@@ -181,8 +181,13 @@ impl Store {
         let db_dir = root.join("db");
         let tmp_counter = AtomicU64::new(0);
         if !db_dir.exists() {
+            // A new store (or one whose database was deleted): publish its empty view
+            // before the database exists, so no reader finds a database without one.
+            let generation = Published::found(root, 0).next_generation();
             let temp = objects::create_temp(&tmp_dir, &tmp_counter)?;
-            view::publish_empty(root, temp, || crash_point("view:temp-written", None))?;
+            view::publish_empty(root, generation, temp, || {
+                crash_point("view:temp-written", None)
+            })?;
         }
         let db = Db::open(&db_dir, root, lock_timeout.saturating_sub(start.elapsed()))?;
         let published = Published::found(root, db.view_generation()?);

@@ -319,6 +319,11 @@ impl Published {
             },
         }
     }
+
+    /// The generation the next publication takes.
+    pub(crate) fn next_generation(&self) -> u64 {
+        self.generation + 1
+    }
 }
 
 impl Writer {
@@ -350,7 +355,7 @@ impl Writer {
         // names no record that a crash could take back from the database.
         self.db.flush()?;
         let header = Header {
-            generation: last.generation + 1,
+            generation: last.next_generation(),
             body_len: body.len() as u64,
             body_hash,
         };
@@ -371,17 +376,17 @@ impl Writer {
     }
 }
 
-/// Publish the empty view (generation 1) of a store that has no database yet, so a
-/// reader never finds a database without a view.
+/// Publish the empty view of a store that has no database yet, as `generation`.
 pub(crate) fn publish_empty(
     root: &Path,
+    generation: u64,
     temp: (PathBuf, File),
     before_rename: impl FnOnce(),
 ) -> Result<(), StoreError> {
     let path = root.join(VIEW_FILE);
     let body = encode_body(&ViewTrees::default(), &path)?;
     let header = Header {
-        generation: 1,
+        generation,
         body_len: body.len() as u64,
         body_hash: *blake3::hash(&body).as_bytes(),
     };

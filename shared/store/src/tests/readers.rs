@@ -497,3 +497,19 @@ fn records_written_while_the_view_is_copied_never_leave_it_dangling() {
     assert!(reader.refresh().unwrap());
     assert_eq!(reader.latest("ml", "evaluate").unwrap(), Some(run1.key));
 }
+
+#[test]
+fn generations_keep_increasing_even_when_the_database_is_deleted() {
+    let dir = TempDir::new().unwrap();
+    let (writer, _run) = store_with_a_run(&dir);
+    drop(writer);
+    let before = generation(&dir).expect("a view");
+    let reader = open_reader(&dir);
+    fs::remove_dir_all(dir.path().join("db")).unwrap();
+    let writer = open(&dir);
+    assert_eq!(generation(&dir), Some(before + 1));
+    // The reset store reads as empty once the reader refreshes.
+    assert!(reader.refresh().unwrap());
+    assert!(reader.runs().unwrap().is_empty());
+    assert!(writer.runs().unwrap().is_empty());
+}
