@@ -41,6 +41,47 @@ pub enum StoreError {
         waited: Duration,
     },
 
+    /// `gc` or `verify` must delete or move objects, but read-only handles (`alsflow
+    /// status`, a model server) kept the store open for longer than the timeout.
+    #[error(
+        "cannot {action} at {}: the store is open read-only by another process or thread \
+         (alsflow status, a model server); gave up after {:.1} s (close it and retry)",
+        path.display(),
+        waited.as_secs_f64()
+    )]
+    ReadersActive {
+        /// What needed the readers gone (e.g. `"collect garbage"`).
+        action: String,
+        /// The readers' lock file (`root/readers.lock`).
+        path: PathBuf,
+        /// How long we waited before giving up.
+        waited: Duration,
+    },
+
+    /// A write (or a read of writer-only records) was asked of a read-only handle.
+    #[error(
+        "cannot {action}: this store handle is read-only (Store::open_read_only); \
+         open the store for writing to do that"
+    )]
+    ReadOnly {
+        /// What was asked, e.g. `"record a run"`.
+        action: String,
+    },
+
+    /// The read view (`root/view.bin`) is missing, damaged or of another format, so a
+    /// read-only handle cannot use it.
+    #[error(
+        "the store's read view {} is unusable: {reason}; opening the store for writing \
+         (alsflow run, verify or gc) republishes it",
+        path.display()
+    )]
+    View {
+        /// The view file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The object file of `id` is not in the store.
     #[error("object {id} is missing from the store")]
     Missing {

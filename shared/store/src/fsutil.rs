@@ -1,28 +1,18 @@
-//! Durable file-system steps: hashing files, fsync of files and directories, the
-//! process lock.
+//! Durable file-system steps: fsync of directories, durable directory creation,
+//! quarantine moves.
 
 use crate::StoreError;
-use fs2::FileExt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use alsflow_core::{files, ArtifactId};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-/// Buffer size for streaming copies and hashing (large enough to amortise syscalls).
-pub(crate) const CHUNK: usize = 1 << 20;
 
 /// fsync a directory so that a rename or create inside it survives a power loss.
-/// A no-op where directories cannot be opened (non-Unix).
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        let f = File::open(dir).map_err(|e| StoreError::io("open directory", dir, e))?;
-        f.sync_all()
-            .map_err(|e| StoreError::io("fsync directory", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    files::sync_dir(dir).map_err(|e| StoreError::Io {
+        action: e.action.to_string(),
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// Create `dir` (and parents) and make its entry durable in its parent.
@@ -37,108 +27,9 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Stream `path` through blake3; returns (hash, size). `None` if the file does not exist.
-pub(crate) fn hash_file(path: &Path) -> Result<Option<(blake3::Hash, u64)>, StoreError> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io("open object", path, e)),
-    };
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut size = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StoreError::io("read object", path, e)),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok(Some((hasher.finalize(), size)))
-}
-
-/// The store's exclusive process lock (`root/lock`), held for the life of the value.
-///
-/// flock locks belong to the open file description, so a second `open` of the same
-/// store in the same process contends exactly like another process would.
-#[derive(Debug)]
-pub(crate) struct ProcessLock {
-    file: File,
-}
-
-impl ProcessLock {
-    /// Take the lock at `path`, waiting up to `timeout`. While waiting, prints once to
-    /// stderr who holds it (the holder writes its pid into the lock file).
-    pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<ProcessLock, StoreError> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| StoreError::io("open lock file", path, e))?;
-        let start = Instant::now();
-        let mut announced = false;
-        let mut pause = Duration::from_millis(10);
-        loop {
-            match file.try_lock_exclusive() {
-                Ok(()) => break,
-                Err(e) if is_contended(&e) => {
-                    let waited = start.elapsed();
-                    if waited >= timeout {
-                        return Err(StoreError::Locked {
-                            path: path.to_path_buf(),
-                            waited,
-                        });
-                    }
-                    if !announced {
-                        announced = true;
-                        eprintln!(
-                            "waiting for the store lock at {} (held by {})…",
-                            path.display(),
-                            holder_of(path)
-                        );
-                    }
-                    std::thread::sleep(pause.min(timeout - waited));
-                    pause = (pause * 2).min(Duration::from_millis(200));
-                }
-                Err(e) => return Err(StoreError::io("lock", path, e)),
-            }
-        }
-        // Record our pid for the next waiter's message. Not fsynced: it is advisory only.
-        let pid = std::process::id().to_string();
-        let written = file
-            .set_len(0)
-            .and_then(|_| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(pid.as_bytes()));
-        if let Err(e) = written {
-            return Err(StoreError::io("write pid into lock file", path, e));
-        }
-        Ok(ProcessLock { file })
-    }
-}
-
-impl Drop for ProcessLock {
-    fn drop(&mut self) {
-        // Closing the file releases the flock anyway; unlocking first is just explicit.
-        let _ = FileExt::unlock(&self.file);
-    }
-}
-
-fn is_contended(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-        || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
-}
-
-/// "pid N" from the lock file, or "another process" if it cannot be read.
-fn holder_of(path: &Path) -> String {
-    match fs::read_to_string(path) {
-        Ok(s) if s.trim().parse::<u32>().is_ok() => format!("pid {}", s.trim()),
-        _ => "another process".to_string(),
-    }
+/// The id and size of the object file at `path`, streamed; `None` if it does not exist.
+pub(crate) fn hash_file(path: &Path) -> Result<Option<(ArtifactId, u64)>, StoreError> {
+    files::hash_file(path).map_err(|e| StoreError::io("read object", path, e))
 }
 
 /// Move `from` into directory `dir` under `name`, adding `.1`, `.2`, ... if taken.

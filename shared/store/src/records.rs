@@ -1,6 +1,6 @@
 //! The records kept in the store's database: artifacts, runs, and the stage key.
 
-use alsflow_core::{ArtifactId, Format};
+use alsflow_core::{hex, ArtifactId, Format};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,12 +50,13 @@ impl StageKey {
 
     /// The full 64-digit lowercase hex form.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex::encode(&self.0)
     }
 
-    /// Parse the full 64-digit hex form (either case); `None` if malformed.
+    /// Parse the full 64-digit hex form (either case, digits only: no sign, no
+    /// whitespace); `None` if malformed.
     pub fn from_hex(s: &str) -> Option<Self> {
-        parse_hex32(s).map(StageKey)
+        hex::decode32(s).map(StageKey)
     }
 
     /// The first 12 hex digits, for display.
@@ -112,30 +113,6 @@ impl RunRecord {
     }
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// Parse exactly 64 hex digits.
-pub(crate) fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let text = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +126,9 @@ mod tests {
         assert_eq!(k.to_string(), k.to_hex());
         assert_eq!(StageKey::from_hex("abc"), None);
         assert_eq!(StageKey::from_hex(&"g".repeat(64)), None);
-        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        // Exactly 64 digits: a sign that from_str_radix would take is refused.
+        let signed = format!("+{}", &k.to_hex()[1..]);
+        assert_eq!(StageKey::from_hex(&signed), None);
+        assert_eq!(StageKey::from_hex(&format!("{}0", k.to_hex())), None);
     }
 }
