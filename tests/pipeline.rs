@@ -382,7 +382,8 @@ fn a_second_process_waits_for_the_store_lock_then_fails_clearly() {
     let stdout = first.stdout.take().expect("stdout");
     let mut line = String::new();
     let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-    let o = env.out("s", &["status", "--lock-timeout", "0.3"]);
+    // A second writer waits for the lock, then fails (readers such as `status` do not wait).
+    let o = env.out("s", &["run", "--lock-timeout", "0.3"]);
     let finished = first.try_wait().expect("try_wait").is_some();
     let _ = first.kill();
     let _ = first.wait();

@@ -24,15 +24,33 @@ pub fn store_dir(cli: &Cli) -> PathBuf {
     }
 }
 
-/// Open the store (waiting up to `--lock-timeout` for another process).
+/// Open the store to write it (`run`, `gc`, `verify`): one writer at a time, waiting
+/// up to `--lock-timeout` for another.
 pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<Store>> {
-    // Absolute, so the store never sees an empty parent of a bare relative name.
-    let dir = store_dir(cli);
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    let timeout = Duration::from_secs_f64(cli.lock_timeout);
-    let store = Store::open(&dir, timeout)
+    let dir = absolute_store_dir(cli);
+    let store = Store::open(&dir, lock_timeout(cli))
         .with_context(|| format!("cannot open the store at {}", dir.display()))?;
     Ok(Arc::new(store))
+}
+
+/// Open the store to read it (every other command): never waits for a running
+/// `alsflow run`, and sees what the last finished stage published.
+pub fn open_store_read_only(cli: &Cli) -> anyhow::Result<Arc<Store>> {
+    let dir = absolute_store_dir(cli);
+    let store = Store::open_read_only(&dir, lock_timeout(cli))
+        .with_context(|| format!("cannot open the store at {}", dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// The store directory, absolute (so the store never sees an empty parent of a bare
+/// relative name).
+fn absolute_store_dir(cli: &Cli) -> PathBuf {
+    let dir = store_dir(cli);
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+fn lock_timeout(cli: &Cli) -> Duration {
+    Duration::from_secs_f64(cli.lock_timeout)
 }
 
 /// Load `--config` with the given `--set` overrides.
@@ -51,17 +69,14 @@ pub fn exit_code_of(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line. Our error types either format their cause
+/// into their message or expose it as `source()`, never both, so every link of the
+/// chain is a new fact.
 pub fn one_line(e: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in e.chain() {
-        let s = cause.to_string().replace('\n', " ");
-        // thiserror sources often repeat the outer message; keep each fact once.
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-    }
-    parts.join(": ")
+    e.chain()
+        .map(|c| c.to_string().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Logs to stderr; `RUST_LOG` wins, else info for the alsflow crates.

@@ -18,23 +18,22 @@ pub const CHUNK: usize = 1 << 20;
 
 /// A file could not be written or read; names the path and the action.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {}: {source}", path.display())]
+#[error("cannot {action} {}: {cause}", path.display())]
 pub struct FileError {
     /// What was being done (`write`, `create a temp file beside`, ...).
     pub action: &'static str,
     /// The file or directory.
     pub path: PathBuf,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
+    /// The OS error (formatted into the message, so not a `source()`).
+    pub cause: io::Error,
 }
 
 impl FileError {
-    fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+    fn new(action: &'static str, path: &Path, cause: io::Error) -> Self {
         FileError {
             action,
             path: path.to_path_buf(),
-            source,
+            cause,
         }
     }
 }

@@ -52,12 +52,12 @@ pub enum DownloadError {
     #[error(transparent)]
     File(#[from] alsflow_core::files::FileError),
     /// The destination directory could not be created.
-    #[error("cannot create {}: {source}", path.display())]
+    #[error("cannot create {}: {cause}", path.display())]
     Dir {
         /// The directory.
         path: std::path::PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (formatted into the message, so not a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -69,9 +69,9 @@ pub fn download(url: &str, dest: &Path, sha256: Option<&str>) -> Result<(), Down
         .call()
         .map_err(|e| DownloadError::Http(e.to_string()))?;
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| DownloadError::Dir {
+        std::fs::create_dir_all(parent).map_err(|cause| DownloadError::Dir {
             path: parent.to_path_buf(),
-            source,
+            cause,
         })?;
     }
     // Errors found inside the writer abort it (nothing is published) and are kept here.

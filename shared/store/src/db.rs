@@ -248,7 +248,7 @@ impl Db {
         let bytes = codec::encode(what, value).map_err(|source| StoreError::Record {
             what,
             key: printable_key(key),
-            source,
+            cause: source,
         })?;
         let old = tree
             .insert(key, bytes.as_slice())
@@ -280,7 +280,7 @@ impl Db {
             codec::encode("artifact record", record).map_err(|source| StoreError::Record {
                 what: "artifact",
                 key: record.id.to_hex(),
-                source,
+                cause: source,
             })?;
         let swapped = self
             .artifacts
@@ -300,7 +300,7 @@ impl Db {
         let run_bytes = codec::encode("run record", run).map_err(|source| StoreError::Record {
             what: "run",
             key: run.label(),
-            source,
+            cause: source,
         })?;
         let result = (&self.artifacts, &self.runs).transaction(|(arts, runs)| {
             for (role, map) in [("input", &run.inputs), ("output", &run.outputs)] {
@@ -324,7 +324,7 @@ impl Db {
                                     Conflict::Abort(StoreError::Record {
                                         what: "artifact",
                                         key: id.to_hex(),
-                                        source,
+                                        cause: source,
                                     })
                                 })?;
                             arts.insert(&id.0, bytes)?;
@@ -476,7 +476,7 @@ pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(
     codec::decode(what, value).map_err(|source| StoreError::Record {
         what,
         key: printable_key(key),
-        source,
+        cause: source,
     })
 }
 

@@ -152,15 +152,14 @@ pub enum StoreError {
     },
 
     /// A file-system operation failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {cause}", path.display())]
     Io {
         /// What was being done (e.g. "write object").
         action: String,
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (formatted into the message, so not a `source()`).
+        cause: std::io::Error,
     },
 
     /// The sled database failed.
@@ -175,15 +174,14 @@ pub enum StoreError {
     },
 
     /// A record in the database could not be decoded (or encoded).
-    #[error("store record {what} '{key}' is unreadable: {source}")]
+    #[error("store record {what} '{key}' is unreadable: {cause}")]
     Record {
         /// The kind of record (artifact, run, ...).
         what: &'static str,
         /// Its key, in a printable form.
         key: String,
-        /// The codec error.
-        #[source]
-        source: alsflow_core::codec::CodecError,
+        /// The codec error (formatted into the message, so not a `source()`).
+        cause: alsflow_core::codec::CodecError,
     },
 
     /// The store was written by an incompatible version of alsflow.
@@ -212,7 +210,7 @@ impl StoreError {
         StoreError::Io {
             action: action.into(),
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -11,7 +11,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     files::sync_dir(dir).map_err(|e| StoreError::Io {
         action: e.action.to_string(),
         path: e.path,
-        source: e.source,
+        cause: e.cause,
     })
 }
 

@@ -156,7 +156,7 @@ fn encode_body(trees: &ViewTrees, path: &Path) -> Result<Vec<u8>, StoreError> {
     codec::encode("read view", trees).map_err(|source| StoreError::Record {
         what: "read view",
         key: path.display().to_string(),
-        source,
+        cause: source,
     })
 }
 

@@ -51,12 +51,12 @@ pub enum EvaluateError {
         message: String,
     },
     /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (formatted into the message, so not a `source()`).
+        cause: std::io::Error,
     },
 }
 

@@ -361,7 +361,7 @@ pub fn write_report_dir(report_html: &[u8], dir: &Path) -> Result<PathBuf, Evalu
     })?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| EvaluateError::Io { path, source }
+        move |cause| EvaluateError::Io { path, cause }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = String::with_capacity(html.len());

@@ -1,6 +1,6 @@
 //! `alsflow export <id> --out FILE`: .parquet, .csv or .json by extension.
 
-use crate::common::{open_store, resolve, write_file_atomically};
+use crate::common::{open_store_read_only, resolve, write_file_atomically};
 use crate::Cli;
 use alsflow_core::Format;
 use anyhow::bail;
@@ -19,7 +19,7 @@ pub struct ExportArgs {
 
 /// Export the artifact.
 pub fn exec(cli: &Cli, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let id = resolve(&store, &args.id)?;
     let rec = store
         .artifact(&id)?

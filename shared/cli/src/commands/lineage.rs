@@ -1,6 +1,6 @@
 //! `alsflow lineage <id>`: from an artifact back to the raw files.
 
-use crate::common::{open_store, resolve};
+use crate::common::{open_store_read_only, resolve};
 use crate::Cli;
 use alsflow_runner::lineage;
 use std::process::ExitCode;
@@ -20,7 +20,7 @@ pub struct LineageArgs {
 
 /// Print the lineage.
 pub fn exec(cli: &Cli, args: &LineageArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let id = resolve(&store, &args.id)?;
     let tree = lineage::lineage(&store, &id)?;
     if args.json {

@@ -3,7 +3,7 @@
 //! stage (the runner updates it on every run, cached or not) and call the
 //! evaluate crate's library functions.
 
-use crate::common::{open_store, write_file_atomically};
+use crate::common::{open_store_read_only, write_file_atomically};
 use crate::Cli;
 use alsflow_als::AlsModel;
 use alsflow_core::table::{IdMap, Interactions};
@@ -125,7 +125,7 @@ pub struct MetricsArgs {
 
 /// Print the latest test metrics of every dataset (or one).
 pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
     let mut all = serde_json::Map::new();
     for d in &datasets {
@@ -185,7 +185,7 @@ pub struct ReportArgs {
 
 /// Write the latest HTML report of every dataset (or one) into a folder.
 pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -255,7 +255,7 @@ pub struct RecommendArgs {
 
 /// Show a user's history and recommendations, or write everyone's to Parquet.
 pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
     if args.all {
@@ -303,7 +303,7 @@ pub struct SimilarArgs {
 
 /// Show the items most similar to one item (cosine of the item factors).
 pub fn similar(cli: &Cli, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
     let sim = alsflow_evaluate::similar(&t.model, &t.items, &args.item, args.view.n)

@@ -1,6 +1,6 @@
 //! `alsflow show <id>`: the artifact's record, its producer, and a preview.
 
-use crate::common::{open_store, resolve};
+use crate::common::{open_store_read_only, resolve};
 use crate::Cli;
 use alsflow_core::Format;
 use std::process::ExitCode;
@@ -17,7 +17,7 @@ pub struct ShowArgs {
 
 /// Print the artifact.
 pub fn exec(cli: &Cli, args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let id = resolve(&store, &args.id)?;
     let rec = store
         .artifact(&id)?

@@ -1,6 +1,6 @@
 //! `alsflow status`: fresh / stale / missing per stage and dataset, and why.
 
-use crate::common::{load_config, open_store};
+use crate::common::{load_config, open_store_read_only};
 use crate::Cli;
 use alsflow_runner::build::build_dag;
 use alsflow_runner::engine::Engine;
@@ -21,7 +21,7 @@ pub struct StatusArgs {
 pub fn exec(cli: &Cli, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let cfg = load_config(cli, &args.set)?;
     let dag = build_dag(&cfg)?;
-    let store = open_store(cli)?;
+    let store = open_store_read_only(cli)?;
     let engine = Engine::new(store.clone(), dag)?;
     let st = alsflow_runner::status::status(&engine, &store);
     if args.json {

@@ -94,12 +94,12 @@ pub type ReportFn = Arc<dyn Fn(&NodeReport) + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectError {
     /// A raw input file cannot be read.
-    #[error("source file {} cannot be read: {source}", path.display())]
+    #[error("source file {} cannot be read: {cause}", path.display())]
     Source {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (formatted into the message, so not a `source()`).
+        cause: std::io::Error,
     },
 }
 
@@ -291,9 +291,9 @@ impl Engine {
         });
         match hashed {
             Ok((id, _)) => Ok(id),
-            Err(source) => Err(ExpectError::Source {
+            Err(cause) => Err(ExpectError::Source {
                 path: path.to_path_buf(),
-                source,
+                cause,
             }),
         }
     }
