@@ -465,3 +465,32 @@ fn a_missing_file_with_a_url_is_downloaded_into_the_data_home() {
         "{err}"
     );
 }
+
+#[test]
+fn thread_counts_and_the_loss_trace_rerun_nothing() {
+    let env = Env::new();
+    let text = config_text("").replace(
+        "[tune]\nenabled = false",
+        "[tune]\nenabled = true\nparallel_points = 1\n[tune.grid]\nrank = [2, 4]\nalpha = [5.0, 40.0]",
+    );
+    env.write_config(&text);
+    let first = env.run("s", &[]);
+    expect(&first, &[("syn/tune", "ran"), ("syn/train", "ran")]);
+    let again = env.run(
+        "s",
+        &[
+            "--set",
+            "train.threads=2",
+            "--set",
+            "train.compute_loss=true",
+            "--set",
+            "tune.parallel_points=2",
+        ],
+    );
+    assert!(
+        statuses(&again).values().all(|s| s == "cached"),
+        "{:?}",
+        statuses(&again)
+    );
+    assert_eq!(outputs(&first), outputs(&again));
+}
