@@ -123,9 +123,11 @@ fn dependents(metadata: &Value, dep: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|p| {
-            p["dependencies"].as_array().into_iter().flatten().any(|d| {
-                d["name"].as_str() == Some(dep) && d["kind"].as_str() != Some("dev")
-            })
+            p["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["name"].as_str() == Some(dep) && d["kind"].as_str() != Some("dev"))
         })
         .filter_map(|p| p["name"].as_str().map(str::to_string))
         .collect()
