@@ -1,0 +1,86 @@
+//! `alsflow fetch NAME...`: download and unpack presets into the data home, then show
+//! the licence terms and the citation their owners ask for.
+
+use crate::Cli;
+use alsflow_runner::config::{data_home, ConfigError};
+use alsflow_runner::datalock::{lock_file_of, DataLock};
+use alsflow_runner::download::http::HttpOptions;
+use alsflow_runner::download::{ensure_source, FetchContext};
+use alsflow_runner::{presets, sources};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Arguments of `alsflow fetch`.
+#[derive(clap::Args, Debug)]
+pub struct FetchArgs {
+    /// Presets to fetch (`alsflow datasets` lists them).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+/// Fetch the presets.
+pub fn exec(cli: &Cli, args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    let chosen = args
+        .names
+        .iter()
+        .map(|n| presets::lookup(n).map_err(|m| ConfigError::Invalid(m).into()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let home = data_home(cli.data.as_deref());
+    // The data lock of the config in use, when there is one: a fetch records there what
+    // the pipeline's run would, and is checked against it.
+    let lock_file = cli.config.is_file().then(|| lock_file_of(&cli.config));
+    let lock = match &lock_file {
+        Some(p) => DataLock::load(p)?,
+        None => DataLock::default(),
+    };
+    let http = HttpOptions {
+        progress: std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    for preset in chosen {
+        let mut src = sources::preset_source(preset, &home)?;
+        lock.fill_expected(&mut src);
+        let ctx = FetchContext {
+            data_home: &home,
+            lock_file: lock_file.as_deref(),
+            dataset: preset.name,
+            http: http.clone(),
+        };
+        match ensure_source(&mut src, &ctx)? {
+            None => println!(
+                "{}: already in the data home: {}",
+                preset.name,
+                src.path.display()
+            ),
+            Some(f) => {
+                println!(
+                    "{}: downloaded {} ({} bytes{}, sha256 {})",
+                    preset.name,
+                    f.url,
+                    f.size,
+                    if f.resumed_from > 0 {
+                        format!(", resumed after {} bytes", f.resumed_from)
+                    } else {
+                        String::new()
+                    },
+                    f.sha256
+                );
+                for (member, path, sha) in &f.files {
+                    println!("  {member} → {} (sha256 {sha})", path.display());
+                }
+                if let Some(p) = &lock_file {
+                    println!("  recorded in {}", p.display());
+                }
+            }
+        }
+        println!("\nTerms of use of {} ({}):\n", preset.name, preset.title);
+        for line in preset.terms.lines() {
+            println!("    {line}");
+        }
+        println!(
+            "\nPlease cite, when you publish results obtained with it:\n    {}\n",
+            preset.citation
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
