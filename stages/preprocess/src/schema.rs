@@ -111,7 +111,7 @@ pub(crate) fn check_merged_values(p: &Parsed, labels: &[String]) -> Result<(), S
     let Some(r) = p
         .value
         .iter()
-        .position(|v| !(f64::from(v.abs()) <= MAX_VALUE))
+        .position(|v| v.is_nan() || f64::from(v.abs()) > MAX_VALUE)
     else {
         return Ok(());
     };

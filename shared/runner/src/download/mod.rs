@@ -97,7 +97,7 @@ pub fn ensure_source(
     let mut targets = vec![src.path.clone()];
     targets.extend(src.companions.iter().map(|(_, p)| p.clone()));
     for t in &targets {
-        guard::inside_data_home(ctx.data_home, t).map_err(|m| invalid(format!("{m}")))?;
+        guard::inside_data_home(ctx.data_home, t).map_err(&invalid)?;
     }
     let downloads = ctx.data_home.join(DOWNLOADS_DIR);
     let name = download_name(&url);
@@ -253,7 +253,7 @@ fn fetch_locked(
     if kind == ArchiveKind::Plain {
         let placed = place(&part, &src.path);
         discard();
-        placed.map_err(|m| failed(m))?;
+        placed.map_err(&failed)?;
         let member = src
             .path
             .file_name()
@@ -265,7 +265,7 @@ fn fetch_locked(
     }
     let unpacked = unpack_verified(src, kind, &part, ctx, url);
     discard();
-    fetched.files = unpacked.map_err(|m| failed(m))?;
+    fetched.files = unpacked.map_err(failed)?;
     Ok(fetched)
 }
 
