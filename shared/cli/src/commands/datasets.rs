@@ -50,12 +50,12 @@ pub fn exec(cli: &Cli, args: &DatasetsArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(all));
+        print_all(&format!("{}\n", serde_json::Value::Array(all)))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    let mut text = format!(
         "Dataset presets (use one with `preset = \"NAME\"` in a [[dataset]] table, \
-         `alsflow fetch NAME` or `alsflow init --preset NAME`); data home {}:\n",
+         `alsflow fetch NAME` or `alsflow init --preset NAME`); data home {}:\n\n",
         home.display()
     );
     for p in PRESETS {
@@ -64,19 +64,29 @@ pub fn exec(cli: &Cli, args: &DatasetsArgs) -> anyhow::Result<ExitCode> {
         } else {
             "not downloaded".to_string()
         };
-        println!("{:<18} {}", p.name, p.title);
-        println!(
-            "{:<18} {}, {} ({}); {present}",
+        text.push_str(&format!("{:<18} {}\n", p.name, p.title));
+        text.push_str(&format!(
+            "{:<18} {}, {} ({}); {present}\n",
             "",
             p.size,
             rows(p),
             p.users_items
-        );
-        println!("{:<18} licence: {}", "", p.licence);
-        println!("{:<18} cite: {}", "", p.citation);
-        println!("{:<18} {}\n", "", p.homepage);
+        ));
+        text.push_str(&format!("{:<18} licence: {}\n", "", p.licence));
+        text.push_str(&format!("{:<18} cite: {}\n", "", p.citation));
+        text.push_str(&format!("{:<18} {}\n\n", "", p.homepage));
     }
+    print_all(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write `text` to stdout; a reader that stopped early (`| head`) is not an error.
+pub fn print_all(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

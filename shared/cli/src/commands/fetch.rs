@@ -1,6 +1,7 @@
 //! `alsflow fetch NAME...`: download and unpack presets into the data home, then show
 //! the licence terms and the citation their owners ask for.
 
+use crate::commands::datasets::print_all;
 use crate::Cli;
 use alsflow_runner::config::{data_home, ConfigError};
 use alsflow_runner::datalock::{lock_file_of, DataLock};
@@ -46,15 +47,16 @@ pub fn exec(cli: &Cli, args: &FetchArgs) -> anyhow::Result<ExitCode> {
             dataset: preset.name,
             http: http.clone(),
         };
+        let mut text = String::new();
         match ensure_source(&mut src, &ctx)? {
-            None => println!(
-                "{}: already in the data home: {}",
+            None => text.push_str(&format!(
+                "{}: already in the data home: {}\n",
                 preset.name,
                 src.path.display()
-            ),
+            )),
             Some(f) => {
-                println!(
-                    "{}: downloaded {} ({} bytes{}, sha256 {})",
+                text.push_str(&format!(
+                    "{}: downloaded {} ({} bytes{}, sha256 {})\n",
                     preset.name,
                     f.url,
                     f.size,
@@ -64,23 +66,27 @@ pub fn exec(cli: &Cli, args: &FetchArgs) -> anyhow::Result<ExitCode> {
                         String::new()
                     },
                     f.sha256
-                );
+                ));
                 for (member, path, sha) in &f.files {
-                    println!("  {member} → {} (sha256 {sha})", path.display());
+                    text.push_str(&format!("  {member} → {} (sha256 {sha})\n", path.display()));
                 }
                 if let Some(p) = &lock_file {
-                    println!("  recorded in {}", p.display());
+                    text.push_str(&format!("  recorded in {}\n", p.display()));
                 }
             }
         }
-        println!("\nTerms of use of {} ({}):\n", preset.name, preset.title);
+        text.push_str(&format!(
+            "\nTerms of use of {} ({}):\n\n",
+            preset.name, preset.title
+        ));
         for line in preset.terms.lines() {
-            println!("    {line}");
+            text.push_str(&format!("    {line}\n"));
         }
-        println!(
-            "\nPlease cite, when you publish results obtained with it:\n    {}\n",
+        text.push_str(&format!(
+            "\nPlease cite, when you publish results obtained with it:\n    {}\n\n",
             preset.citation
-        );
+        ));
+        print_all(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -70,17 +70,22 @@ pub fn config_text(presets: &[&Preset]) -> String {
          # beside this file: commit it with this file, and later downloads must match it.\n",
         names = names.join(", ")
     );
+    // Comments start in one column, as in the rest of the file.
+    let commented = |code: String, comment: &str| {
+        let pad = 33usize.saturating_sub(code.chars().count()).max(1);
+        format!("{code}{}# {comment}\n", " ".repeat(pad))
+    };
     for p in presets {
-        t.push_str(&format!(
-            "\n[[dataset]]\n\
-             name = \"{name}\"{pad}# branch name (letters, digits, - and _)\n\
-             preset = \"{name}\"{pad}# {title}\n\
-             # The preset sets these keys; any of them can be overridden here:\n\
-             # path = \"{path}\"   # the file, relative to the data home\n",
-            name = p.name,
-            pad = " ".repeat(24usize.saturating_sub(p.name.len() + 9)),
-            title = p.title,
-            path = p.path,
+        t.push_str("\n[[dataset]]\n");
+        t.push_str(&commented(
+            format!("name = \"{}\"", p.name),
+            "branch name (letters, digits, - and _)",
+        ));
+        t.push_str(&commented(format!("preset = \"{}\"", p.name), p.title));
+        t.push_str("# The preset sets these keys; any of them can be overridden here:\n");
+        t.push_str(&commented(
+            format!("# path = \"{}\"", p.path),
+            "the file, relative to the data home",
         ));
         for line in p.preprocess.lines() {
             t.push_str(&format!("# {line}\n"));

@@ -147,7 +147,12 @@ fn download_attempts(
                     text: r.status_text().to_string(),
                 })
             }
-            Err(ureq::Error::Transport(t)) => return Err(HttpError::Network(t.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                // ureq puts the URL first; the caller names it already.
+                let text = t.to_string();
+                let text = text.strip_prefix(&format!("{url}: ")).unwrap_or(&text);
+                return Err(HttpError::Network(text.to_string()));
+            }
         };
         let (start, total) = match resp.status() {
             206 => match content_range(resp.header("Content-Range")) {
