@@ -251,11 +251,8 @@ pub fn resolve(
             }
             let mut spec = SourceSpec::local(&p, under_home(data_home, &p));
             spec.url = test_url;
-            let sha = sha_key("test_sha256")?;
-            match spec.archive() {
-                ArchiveKind::Gzip => spec.member_sha256 = sha,
-                _ => spec.sha256 = sha,
-            }
+            // Like `sha256`: the download's hash (for a `.gz`, the compressed file's).
+            spec.sha256 = sha_key("test_sha256")?;
             spec.max_download_bytes = max_download_bytes;
             Some(spec)
         }
