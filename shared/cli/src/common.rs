@@ -55,6 +55,18 @@ fn lock_timeout(cli: &Cli) -> Duration {
 
 /// Load `--config` with the given `--set` overrides.
 pub fn load_config(cli: &Cli, overrides: &[String]) -> anyhow::Result<PipelineConfig> {
+    if !cli.config.exists() {
+        let here = std::env::current_dir()
+            .map(|d| format!(" (in {})", d.display()))
+            .unwrap_or_default();
+        return Err(ConfigError::Invalid(format!(
+            "no pipeline config at {}{here}: create one with `alsflow init` (MovieLens \
+             latest-small) or `alsflow init --preset NAME` (`alsflow datasets` lists the \
+             presets), or point --config at one",
+            cli.config.display()
+        ))
+        .into());
+    }
     let home = data_home(cli.data.as_deref());
     Ok(PipelineConfig::load(&cli.config, overrides, home)?)
 }

@@ -63,6 +63,12 @@ pub enum Command {
     Recommend(commands::results::RecommendArgs),
     /// The items most similar to an item.
     Similar(commands::results::SimilarArgs),
+    /// List the dataset presets: size, rows, licence, citation.
+    Datasets(commands::datasets::DatasetsArgs),
+    /// Download and unpack dataset presets into the data home; show their terms of use.
+    Fetch(commands::fetch::FetchArgs),
+    /// Write a commented pipeline.toml for dataset presets (never over an existing one).
+    Init(commands::init::InitArgs),
 }
 
 /// `--lock-timeout`: a finite number of seconds, at most a day.
@@ -94,6 +100,9 @@ fn main() -> ExitCode {
         Command::Report(a) => commands::results::report(&cli, a),
         Command::Recommend(a) => commands::results::recommend(&cli, a),
         Command::Similar(a) => commands::results::similar(&cli, a),
+        Command::Datasets(a) => commands::datasets::exec(&cli, a),
+        Command::Fetch(a) => commands::fetch::exec(&cli, a),
+        Command::Init(a) => commands::init::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,11 @@
 //! `alsflow-runner`: the DAG runner.
 //!
 //! - [`config`]: `pipeline.toml` loading, `--set` overrides, per-dataset merging, validation.
-//! - [`download`]: raw data files, present or downloaded (verified).
+//! - [`sources`]: a dataset's source keys (`preset`, `path`, `url`, `member`, …) resolved.
+//! - [`presets`]: datasets known by name (MovieLens, the Million Song samples, Last.fm).
+//! - [`download`]: raw data files, present or downloaded (resumable, capped, verified,
+//!   unpacked from `.zip`/`.tar.gz`/`.gz` inside the data home).
+//! - [`datalock`]: `pipeline.lock`, the checksums of earlier downloads.
 //! - [`engine`]: the generic engine — a DAG of type-erased stage nodes, stage keys,
 //!   caching, early cutoff, corruption repair, concurrency.
 //! - [`build`]: maps a config onto the real stages.
@@ -13,13 +17,18 @@
 
 pub mod build;
 pub mod config;
+pub mod datalock;
 pub mod download;
 pub mod engine;
 #[cfg(test)]
 mod fingerprint;
 pub mod lineage;
+pub mod presets;
 pub mod registry;
+pub mod sources;
 pub mod status;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 
 pub use config::{ConfigError, PipelineConfig};
 pub use engine::{Dag, Engine, InputSource, Node, NodeReport, NodeStatus, RunOptions};

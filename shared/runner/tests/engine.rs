@@ -106,7 +106,7 @@ fn dag(counts: &Counts, raw: &Path, datasets: &[&str], toy: &Toy) -> Dag {
                 "source",
                 InputSource::Raw {
                     path: raw.to_path_buf(),
-                    url: None,
+                    origin: Default::default(),
                     sha256: None,
                 },
             )],

@@ -30,10 +30,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The on-disk layout version this build reads and writes. Version 2 added the read
-/// view and the readers' lock; a version-1 store is upgraded in place on open (its
-/// trees are unchanged, it only lacks a view, which the writer publishes on open).
-/// Older builds refuse version 2, so they cannot write records without publishing.
-const LAYOUT_VERSION: u32 = 2;
+/// view and the readers' lock; version 3 added the archive hash and member to the
+/// source info of raw-source artifact records. A version-1 or version-2 store is
+/// upgraded in place on open: its artifact records are rewritten in the new shape
+/// (`upgrade`), and the view, which a version-1 store lacks, is published on open.
+/// Older builds refuse a newer version, so they never misread the new records.
+const LAYOUT_VERSION: u32 = 3;
 
 /// The record questions the read methods ask, answered from the live database by a
 /// writer or from the published view by a reader.
@@ -64,7 +66,7 @@ pub(crate) struct Db {
     pub(crate) latest: sled::Tree,
     pub(crate) memo: sled::Tree,
     pub(crate) sources: sled::Tree,
-    meta: sled::Tree,
+    pub(crate) meta: sled::Tree,
     db: sled::Db,
     /// Set after any change to a tree the read view copies; cleared when a view is
     /// published, so publishing is skipped when nothing changed.
@@ -132,7 +134,13 @@ impl Db {
                     .unwrap_or(0);
                 if found == LAYOUT_VERSION {
                     Ok(())
-                } else if found == 1 {
+                } else if found == 1 || found == 2 {
+                    let rewritten = crate::upgrade::artifact_records_to_v3(self)?;
+                    tracing::info!(
+                        "upgraded the store at {} from layout {found} to {LAYOUT_VERSION} \
+                         ({rewritten} artifact records rewritten)",
+                        root.display()
+                    );
                     self.meta
                         .insert(key, &LAYOUT_VERSION.to_le_bytes())
                         .map_err(|e| self.error("upgrade layout version", e))?;

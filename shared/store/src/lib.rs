@@ -90,11 +90,12 @@ mod objects;
 mod records;
 mod reports;
 mod sources;
+mod upgrade;
 mod view;
 
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
-pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
+pub use records::{ArtifactRecord, RunRecord, SourceInfo, SourceOrigin, StageKey};
 pub use reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
 
 use db::{Db, Records};

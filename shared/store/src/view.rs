@@ -52,8 +52,10 @@ pub(crate) const VIEW_FILE: &str = "view.bin";
 
 const MAGIC: [u8; 8] = *b"alsfview";
 
-/// The format of `view.bin` this build reads and writes.
-const VIEW_FORMAT: u32 = 1;
+/// The format of `view.bin` this build reads and writes. Format 2 holds layout-3
+/// records (raw sources with an archive hash and member); a format-1 view holds
+/// records this build cannot decode, so it is refused until a writer republishes it.
+const VIEW_FORMAT: u32 = 2;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 32;
 
@@ -91,6 +93,16 @@ impl Header {
             return Err(unusable(path, "it does not start like a view file"));
         }
         let format = u32::from_le_bytes(field(8..12).try_into().unwrap_or_default());
+        if format < VIEW_FORMAT {
+            return Err(unusable(
+                path,
+                format!(
+                    "it has format {format}, written by an older alsflow (this one reads \
+                     format {VIEW_FORMAT}); open the store for writing once (alsflow run) to \
+                     upgrade it"
+                ),
+            ));
+        }
         if format != VIEW_FORMAT {
             return Err(unusable(
                 path,

@@ -6,6 +6,7 @@
 use crate::fields::split_fields;
 use crate::params::{ColumnRef, Columns, Feedback, Params, SourceFormat};
 use crate::parse::Layout;
+use crate::schema::{RowSchema, StarScale};
 use crate::{bad_input, bad_param};
 use alsflow_core::StageError;
 use std::path::Path;
@@ -106,6 +107,14 @@ pub(crate) fn text_source<'a>(
     if data.trim_ascii().is_empty() {
         return Err(bad_input(label, Some(1), "the file is empty (no rows)"));
     }
+    let schema = match params.format {
+        SourceFormat::Movielens => Some(RowSchema::Movielens(match movielens_kind(label, data) {
+            MovielensKind::UData => StarScale::Whole,
+            MovielensKind::Dat | MovielensKind::Csv => StarScale::Half,
+        })),
+        SourceFormat::MsdTriplets => Some(RowSchema::MsdTriplets),
+        _ => None,
+    };
     let (delim, header, columns, quote): (Vec<u8>, bool, Columns, Option<u8>) = match params.format
     {
         SourceFormat::Movielens => {
@@ -290,6 +299,7 @@ pub(crate) fn text_source<'a>(
         threshold: params.threshold,
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
+        schema,
     };
     Ok(TextSource {
         body,

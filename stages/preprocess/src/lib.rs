@@ -18,6 +18,7 @@ mod layout;
 mod params;
 mod parquet_source;
 mod parse;
+mod schema;
 pub mod synthetic;
 mod titles;
 
@@ -188,6 +189,7 @@ pub fn load(
         });
     }
     let d = dedupe(&mut parsed, duplicates, &labels)?;
+    schema::check_merged_values(&parsed, &labels)?;
     if d.exact > 0 {
         out.note(format!(
             "dropped {} exact duplicate rows (same user, item and value; the export repeats rows)",

@@ -117,6 +117,7 @@ pub(crate) fn read<'a>(
         threshold: params.threshold,
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
+        schema: None,
     };
     let mut c: Chunk<'a> = Chunk::default();
     let mut um: IdIndex<'a> = HashMap::with_hasher(parse::hasher());

@@ -8,6 +8,7 @@
 use crate::bad_input;
 use crate::fields::{check_id, parse_f64, parse_timestamp, show, split_fields};
 use crate::params::{Encoding, Feedback, OnBadRow};
+use crate::schema::{RowSchema, MAX_VALUE};
 use ahash::RandomState;
 use alsflow_core::StageError;
 use rayon::prelude::*;
@@ -43,6 +44,8 @@ pub(crate) struct Layout {
     pub threshold: Option<f64>,
     pub keep_zeros: bool,
     pub on_bad_row: OnBadRow,
+    /// The known format's row schema, checked on every row (`None`: any values).
+    pub schema: Option<RowSchema>,
 }
 
 /// Rows parsed from one chunk (ids are chunk-local until merged).
@@ -137,8 +140,8 @@ pub(crate) fn convert_value(
             if v == 0.0 && !layout.keep_zeros {
                 return Ok(ValueOutcome::DropZero);
             }
-            if v > f32::MAX as f64 {
-                return Err(format!("count {} in column {col} is too large", shown()));
+            if v > MAX_VALUE {
+                return Err(too_large("count", col, &shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
@@ -146,12 +149,21 @@ pub(crate) fn convert_value(
             if v == 0.0 && !layout.keep_zeros {
                 return Ok(ValueOutcome::DropZero);
             }
-            if v.abs() > f32::MAX as f64 {
-                return Err(format!("value {} in column {col} is too large", shown()));
+            if v.abs() > MAX_VALUE {
+                return Err(too_large("value", col, &shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
     }
+}
+
+/// A value beyond [`MAX_VALUE`], explained.
+fn too_large(what: &str, col: &str, shown: &str) -> String {
+    format!(
+        "{what} {shown} in column {col} is larger than {MAX_VALUE} (2^24): f32, the type ALS \
+         computes in, holds whole numbers exactly only up to there, and the confidence \
+         1 + alpha·r overflows beyond; scale the values down or use feedback = \"binary\""
+    )
 }
 
 impl<'a> Chunk<'a> {
@@ -304,6 +316,10 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                     })?
                 }
             };
+            if let Some(schema) = layout.schema {
+                let new_ids = (known_user.is_none(), known_item.is_none());
+                crate::schema::check_row(schema, layout, &fields, new_ids.0, new_ids.1, value)?;
+            }
             let shown = || layout.value.map(|v| show(&fields[v])).unwrap_or_default();
             Ok(c.kept(convert_value(value, layout, vname, &shown)?, ts))
         })();
@@ -532,6 +548,7 @@ mod tests {
             threshold: None,
             keep_zeros: false,
             on_bad_row,
+            schema: None,
         }
     }
 

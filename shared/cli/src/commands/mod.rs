@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
 pub mod dag;
+pub mod datasets;
 pub mod export;
+pub mod fetch;
 pub mod gc;
+pub mod init;
 pub mod lineage;
 pub mod results;
 pub mod run;

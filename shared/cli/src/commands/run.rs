@@ -3,7 +3,8 @@
 use crate::common::{load_config, open_store};
 use crate::Cli;
 use alsflow_runner::build::build_dag;
-use alsflow_runner::download::ensure_source;
+use alsflow_runner::download::http::HttpOptions;
+use alsflow_runner::download::{ensure_source, FetchContext};
 use alsflow_runner::engine::{Engine, NodeReport, NodeStatus, RunOptions};
 use alsflow_runner::registry;
 use anyhow::bail;
@@ -67,9 +68,22 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
         cfg.datasets.retain(|d| args.datasets.contains(&d.name));
     }
-    for d in &cfg.datasets {
-        for src in d.source.iter().chain(d.test_source.iter()) {
-            ensure_source(src, &cfg.data_home, &d.name)?;
+    // Missing data files are downloaded first (the sources learn the downloads' hashes,
+    // which lineage records).
+    let http = HttpOptions {
+        progress: !args.json && std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    let (home, lock_file) = (cfg.data_home.clone(), cfg.lock_file.clone());
+    for d in &mut cfg.datasets {
+        let ctx = FetchContext {
+            data_home: &home,
+            lock_file: lock_file.as_deref(),
+            dataset: &d.name,
+            http: http.clone(),
+        };
+        for src in d.source.iter_mut().chain(d.test_source.iter_mut()) {
+            ensure_source(src, &ctx)?;
         }
     }
     let dag = build_dag(&cfg)?;

@@ -225,10 +225,14 @@ impl BranchRunner {
         let mut ids = BTreeMap::new();
         for (name, src) in &n.inputs {
             match src {
-                InputSource::Raw { path, url, sha256 } => {
+                InputSource::Raw {
+                    path,
+                    origin,
+                    sha256,
+                } => {
                     let id = self
                         .store
-                        .put_source_file(path, url.as_deref(), sha256.as_deref())
+                        .put_source_file(path, Some(origin), sha256.as_deref())
                         .map_err(|e| ExecError::Source {
                             name: name.clone(),
                             error: Box::new(e),
@@ -351,7 +355,11 @@ impl BranchRunner {
                         ))));
                     }
                 }
-                InputSource::Raw { path, url, sha256 } => {
+                InputSource::Raw {
+                    path,
+                    origin,
+                    sha256,
+                } => {
                     tracing::error!(
                         "{}/{}: stored copy {} of source {} is corrupt; re-reading the file",
                         n.dataset,
@@ -360,7 +368,7 @@ impl BranchRunner {
                         path.display()
                     );
                     self.store
-                        .put_source_file(path, url.as_deref(), sha256.as_deref())
+                        .put_source_file(path, Some(origin), sha256.as_deref())
                         .map_err(|e| ExecError::Source {
                             name: name.clone(),
                             error: Box::new(e),
