@@ -11,7 +11,7 @@
 //!   objects/<2 hex>/<64 hex>    one file per object, named by the blake3 of its bytes
 //!   tmp/<pid>-<n>.tmp           objects and views being written (leftovers are crash debris; `gc` removes them)
 //!   corrupt/<64 hex>[.<n>]      objects `verify` found damaged, moved aside for inspection
-//!   db/                         sled database: artifact, run, memo, latest-run and source-stamp records
+//!   db/                         sled database: artifact, run, pipeline-run, memo, latest-run and source-stamp records
 //! ```
 //!
 //! The sled trees and their key encodings are described in the `db` module, the read
@@ -87,15 +87,21 @@ mod fsutil;
 mod locks;
 mod maintenance;
 mod objects;
+mod pipeline_runs;
 mod records;
 mod reports;
+mod retention;
 mod sources;
 mod view;
 
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
+pub use maintenance::GcOptions;
+pub use pipeline_runs::{PipelineRun, PipelineRunId, StageOutcome, StageUse};
 pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
-pub use reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
+pub use reports::{
+    GcReport, InvalidatedRun, ProblemKind, RemovedPipelineRun, VerifyProblem, VerifyReport,
+};
 
 use db::{Db, Records};
 use locks::{ProcessLock, ReadersLock};

@@ -2,15 +2,15 @@
 //!
 //! sled admits one process, and the writer holds it for a whole run, so readers
 //! (`alsflow status`, a server loading models) read `root/view.bin` instead: a copy of
-//! the `artifacts`, `runs`, `latest` and `sources` trees (not `memo`, which only the
-//! running stages use), raw as the database holds them, so both kinds of handle decode
-//! records with the same code.
+//! the `artifacts`, `runs`, `pipeline_runs`, `latest` and `sources` trees (not `memo`,
+//! which only the running stages use), raw as the database holds them, so both kinds
+//! of handle decode records with the same code.
 //!
 //! # File format
 //!
 //! ```text
 //! magic       8 bytes   "alsfview"
-//! format      u32 LE    VIEW_FORMAT
+//! format      u32 LE    VIEW_FORMAT (2; format 1, without pipeline runs, is still read)
 //! generation  u64 LE    1, 2, 3, … — each publication takes the next
 //! body_len    u64 LE
 //! body_blake3 32 bytes
@@ -36,6 +36,7 @@
 //! keep serving the old view while the new one loads.
 
 use crate::db::{decode_latest, decode_record, latest_key, Records};
+use crate::pipeline_runs::{PipelineRun, PipelineRunId};
 use crate::records::{ArtifactRecord, RunRecord, StageKey};
 use crate::sources::SourceStamp;
 use crate::{fsutil, ArtifactId, StoreError, Writer};
@@ -52,8 +53,13 @@ pub(crate) const VIEW_FILE: &str = "view.bin";
 
 const MAGIC: [u8; 8] = *b"alsfview";
 
-/// The format of `view.bin` this build reads and writes.
-const VIEW_FORMAT: u32 = 1;
+/// The format of `view.bin` this build writes. Format 2 added the `pipeline_runs`
+/// tree; format 1 (written by older builds) is still read, as a view without pipeline
+/// runs, until the next writer republishes.
+const VIEW_FORMAT: u32 = 2;
+
+/// The oldest format this build reads.
+const OLDEST_READABLE_FORMAT: u32 = 1;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 32;
 
@@ -64,11 +70,22 @@ pub(crate) struct ViewTrees {
     pub(crate) runs: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) latest: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) sources: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(crate) pipeline_runs: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The trees of a format-1 view (before pipeline runs).
+#[derive(Deserialize)]
+struct ViewTreesV1 {
+    artifacts: BTreeMap<Vec<u8>, Vec<u8>>,
+    runs: BTreeMap<Vec<u8>, Vec<u8>>,
+    latest: BTreeMap<Vec<u8>, Vec<u8>>,
+    sources: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// The fixed-size start of `view.bin`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Header {
+    format: u32,
     pub(crate) generation: u64,
     body_len: u64,
     body_hash: [u8; 32],
@@ -78,7 +95,7 @@ impl Header {
     fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VIEW_FORMAT.to_le_bytes());
+        out[8..12].copy_from_slice(&self.format.to_le_bytes());
         out[12..20].copy_from_slice(&self.generation.to_le_bytes());
         out[20..28].copy_from_slice(&self.body_len.to_le_bytes());
         out[28..].copy_from_slice(&self.body_hash);
@@ -91,14 +108,18 @@ impl Header {
             return Err(unusable(path, "it does not start like a view file"));
         }
         let format = u32::from_le_bytes(field(8..12).try_into().unwrap_or_default());
-        if format != VIEW_FORMAT {
+        if !(OLDEST_READABLE_FORMAT..=VIEW_FORMAT).contains(&format) {
             return Err(unusable(
                 path,
-                format!("it has format {format}, this alsflow reads format {VIEW_FORMAT}"),
+                format!(
+                    "it has format {format}, this alsflow reads formats \
+                     {OLDEST_READABLE_FORMAT} to {VIEW_FORMAT}"
+                ),
             ));
         }
         let u64_at = |range| u64::from_le_bytes(field(range).try_into().unwrap_or_default());
         Ok(Header {
+            format,
             generation: u64_at(12..20),
             body_len: u64_at(20..28),
             body_hash: field(28..HEADER_LEN).try_into().unwrap_or_default(),
@@ -180,8 +201,19 @@ impl View {
     }
 
     fn decode(header: &Header, body: &[u8], path: &Path) -> Result<View, StoreError> {
-        let trees = codec::decode("read view", body)
-            .map_err(|e| unusable(path, format!("its body cannot be decoded: {e}")))?;
+        let undecodable = |e| unusable(path, format!("its body cannot be decoded: {e}"));
+        let trees = if header.format == 1 {
+            let old: ViewTreesV1 = codec::decode("read view", body).map_err(undecodable)?;
+            ViewTrees {
+                artifacts: old.artifacts,
+                runs: old.runs,
+                latest: old.latest,
+                sources: old.sources,
+                pipeline_runs: BTreeMap::new(),
+            }
+        } else {
+            codec::decode("read view", body).map_err(undecodable)?
+        };
         Ok(View {
             generation: header.generation,
             trees,
@@ -209,6 +241,18 @@ impl Records for View {
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let all = self.trees.runs.iter();
         all.map(|(k, v)| decode_record("run", k, v)).collect()
+    }
+
+    fn pipeline_run(&self, id: &PipelineRunId) -> Result<Option<PipelineRun>, StoreError> {
+        let raw = self.trees.pipeline_runs.get(&id.0[..]);
+        raw.map(|v| decode_record("pipeline run", &id.0, v))
+            .transpose()
+    }
+
+    fn pipeline_runs(&self) -> Result<Vec<PipelineRun>, StoreError> {
+        let all = self.trees.pipeline_runs.iter();
+        all.map(|(k, v)| decode_record("pipeline run", k, v))
+            .collect()
     }
 
     fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError> {
@@ -355,6 +399,7 @@ impl Writer {
         // names no record that a crash could take back from the database.
         self.db.flush()?;
         let header = Header {
+            format: VIEW_FORMAT,
             generation: last.next_generation(),
             body_len: body.len() as u64,
             body_hash,
@@ -386,6 +431,7 @@ pub(crate) fn publish_empty(
     let path = root.join(VIEW_FILE);
     let body = encode_body(&ViewTrees::default(), &path)?;
     let header = Header {
+        format: VIEW_FORMAT,
         generation,
         body_len: body.len() as u64,
         body_hash: *blake3::hash(&body).as_bytes(),
