@@ -96,7 +96,7 @@ mod view;
 
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
-pub use maintenance::GcOptions;
+pub use maintenance::{GcOptions, MemoScopeFn};
 pub use pipeline_runs::{PipelineRun, PipelineRunId, StageOutcome, StageUse};
 pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
 pub use reports::{

@@ -305,8 +305,11 @@ pub struct GcOptions<'a> {
     /// The memo scope a stage run's memo records live under (the runner's choice);
     /// with it, the memo records of deleted runs are deleted too when no kept run
     /// shares their scope. Without it, memo records are left alone.
-    pub memo_scope: Option<&'a dyn Fn(&RunRecord) -> Vec<u8>>,
+    pub memo_scope: Option<&'a MemoScopeFn>,
 }
+
+/// Maps a stage run to the memo scope its stage wrote under.
+pub type MemoScopeFn = dyn Fn(&RunRecord) -> Vec<u8>;
 
 impl std::fmt::Debug for GcOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

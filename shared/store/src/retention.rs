@@ -47,7 +47,7 @@ pub(crate) fn plan(
     }
     for list in by_dataset.values_mut() {
         // Newest first; the id breaks ties so the plan does not depend on input order.
-        list.sort_by(|a, b| (b.started_ms, b.id).cmp(&(a.started_ms, a.id)));
+        list.sort_by_key(|p| std::cmp::Reverse((p.started_ms, p.id)));
         for (rank, p) in list.iter().enumerate() {
             if rank < keep_last || p.name.is_some() {
                 out.kept_pipeline_runs.insert(p.id);
