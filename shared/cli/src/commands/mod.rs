@@ -1,11 +1,13 @@
 //! One module per subcommand.
 
 pub mod dag;
+pub mod diff;
 pub mod export;
 pub mod gc;
 pub mod lineage;
 pub mod results;
 pub mod run;
+pub mod runs;
 pub mod show;
 pub mod status;
 pub mod verify;
