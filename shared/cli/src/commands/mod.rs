@@ -5,6 +5,7 @@ pub mod diff;
 pub mod export;
 pub mod gc;
 pub mod lineage;
+pub mod report_pages;
 pub mod results;
 pub mod run;
 pub mod runs;
