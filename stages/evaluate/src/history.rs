@@ -148,11 +148,8 @@ fn history_svg(h: &History) -> Result<String, String> {
         .flat_map(|r| series.iter().filter_map(|s| r.metric(s)))
         .collect();
     let top = values.iter().copied().fold(0.0f64, f64::max);
-    let top = if top > 0.0 {
-        (top * 1.15).min(1.0)
-    } else {
-        1.0
-    };
+    // Head room above the highest point keeps the legend (upper right) off the lines.
+    let top = if top > 0.0 { top * 1.45 } else { 1.0 };
     let n = runs.len().max(1) as f64;
     let colors = [RGBColor(49, 130, 189), RGBColor(230, 85, 13)];
     let mut svg = String::new();
