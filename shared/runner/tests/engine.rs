@@ -455,10 +455,16 @@ fn every_run_records_one_pipeline_run_per_dataset_naming_its_stage_runs() {
     recorded.sort_by(|a, b| a.dataset.cmp(&b.dataset));
     let runs: Vec<alsflow_store::PipelineRun> =
         recorded.into_iter().map(|r| r.result.unwrap()).collect();
-    assert_eq!(
-        runs.iter().map(outcomes).collect::<Vec<_>>(),
-        ["one: a=ran b=ran c=ran", "two: a=ran b=ran c=ran"]
-    );
+    // Both branches' c compute the same bytes from the same input: whichever comes
+    // second may find it cached.
+    let seen: Vec<String> = runs.iter().map(outcomes).collect();
+    for (got, ds) in seen.iter().zip(["one", "two"]) {
+        assert!(
+            got.starts_with(&format!("{ds}: a=ran b=ran c=")),
+            "{seen:?}"
+        );
+    }
+    assert!(seen.iter().any(|o| o.ends_with("c=ran")), "{seen:?}");
     // The keys are those of the stage runs the reports name, params as configured.
     for p in &runs {
         for s in &p.stages {

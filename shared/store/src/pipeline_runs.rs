@@ -132,13 +132,22 @@ impl PipelineRun {
 }
 
 impl Store {
-    /// Record a pipeline run (replacing a record with the same id), flush it and
-    /// publish the read view. The stage keys it names are not checked: a failed stage
-    /// has none and a skipped one may name a key that was never recorded.
+    /// Record a pipeline run (replacing a record with the same id). Like [`Store::put`]
+    /// it neither flushes nor publishes: readers see it with the next publication,
+    /// which [`Store::publish`] forces (a run records one per dataset, then publishes
+    /// once). The stage keys it names are not checked: a failed stage has none and a
+    /// skipped one may name a key that was never recorded.
     pub fn record_pipeline_run(&self, run: &PipelineRun) -> Result<(), StoreError> {
         let w = self.writer("record a pipeline run")?;
         let _shared = w.shared();
-        w.db.put_encoded(&w.db.pipeline_runs, "pipeline run", &run.id.0, run)?;
+        w.db.put_encoded(&w.db.pipeline_runs, "pipeline run", &run.id.0, run)
+    }
+
+    /// Make every record written so far durable and publish the read view if any
+    /// record it holds changed since the last publication.
+    pub fn publish(&self) -> Result<(), StoreError> {
+        let w = self.writer("publish the read view")?;
+        let _shared = w.shared();
         w.db.flush()?;
         w.publish_view()
     }

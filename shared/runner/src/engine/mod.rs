@@ -263,6 +263,20 @@ impl Engine {
                 "the branch did not finish",
             );
         }
+        // The branches recorded their pipeline runs; one publication shows them all.
+        if let Err(e) = self.store.publish() {
+            tracing::error!("cannot publish the recorded pipeline runs: {e}");
+            let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            for r in recorded.iter_mut() {
+                if r.result.is_ok() {
+                    r.result = Err(alsflow_store::StoreError::Database {
+                        action: "publish the recorded pipeline runs".into(),
+                        path: self.store.root().to_path_buf(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
         let done = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
         // One report per node: a producer rerun to repair an input replaces its first.
         let mut by_node: BTreeMap<usize, NodeReport> = BTreeMap::new();

@@ -98,7 +98,8 @@ pub(super) fn pipeline_run(
     })
 }
 
-/// Record `run` in `store`, logging the outcome.
+/// Record `run` in `store` (published by the engine once every branch is done),
+/// logging the outcome.
 pub(super) fn record(store: &Store, run: PipelineRun) -> RecordedRun {
     let dataset = run.dataset.clone();
     let result = store.record_pipeline_run(&run).map(|()| run);

@@ -48,8 +48,8 @@ fn a_crash_at_any_step_leaves_only_orphans_never_dangling_records() {
         "gc:records-removed",
         "verify:records-removed",
         // The first publication is the empty view of the fresh store, before its
-        // database exists; the third is record_run's, the sixth record_pipeline_run's,
-        // the eighth gc's (with --keep-last: it deletes a pipeline run, a stage run
+        // database exists; the third is record_run's, the sixth the publication of a
+        // recorded pipeline run, the eighth gc's (with --keep-last: it deletes a pipeline run, a stage run
         // and an object).
         "view:temp-written",
         "view:temp-written#3",

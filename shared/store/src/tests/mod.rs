@@ -207,6 +207,7 @@ fn child_process_role() {
                             .collect(),
                     })
                     .unwrap();
+                store.publish().unwrap();
             }
             store
                 .gc_with(&GcOptions {

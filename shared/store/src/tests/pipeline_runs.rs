@@ -66,6 +66,7 @@ fn three_experiments(store: &Store, name_first: Option<&str>) -> ThreeExperiment
         let name = if i == 0 { name_first } else { None };
         let p = pipeline_run(100 * (i as u64 + 1), name, &[&pre, &train]);
         store.record_pipeline_run(&p).unwrap();
+        store.publish().unwrap();
         trains.push(train);
         pipelines.push(p);
     }
@@ -87,6 +88,7 @@ fn pipeline_runs_are_published_to_readers_oldest_first() {
     let e = three_experiments(&store, Some("baseline"));
     let reader = Store::open_read_only(dir.path(), SHORT).unwrap();
     assert_eq!(reader.pipeline_runs().unwrap(), e.pipelines);
+
     assert_eq!(store.pipeline_runs().unwrap(), e.pipelines);
     let first = &e.pipelines[0];
     assert_eq!(
@@ -97,6 +99,19 @@ fn pipeline_runs_are_published_to_readers_oldest_first() {
     assert!(reader
         .record_pipeline_run(first)
         .is_err_and(|e| matches!(e, StoreError::ReadOnly { .. })));
+    // Recorded, then seen by readers once published.
+    let mut fourth = e.pipelines[2].clone();
+    fourth.id = PipelineRunId::of(b"fourth");
+    fourth.started_ms += 1;
+    store.record_pipeline_run(&fourth).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.pipeline_runs().unwrap().len(), 3);
+    store.publish().unwrap();
+    assert!(reader.refresh().unwrap());
+    assert_eq!(reader.pipeline_runs().unwrap().last(), Some(&fourth));
+    // Nothing changed since: publishing again writes nothing.
+    store.publish().unwrap();
+    assert!(!reader.refresh().unwrap());
 }
 
 #[test]
