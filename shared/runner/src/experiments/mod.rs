@@ -225,6 +225,88 @@ fn civil(ms: u64) -> (String, String) {
 mod tests {
     use super::*;
 
+    use alsflow_store::{Format, PipelineRunId, RunRecord, StageKey, StageOutcome, StageUse};
+    use std::collections::BTreeMap;
+
+    fn recorded(store: &Store, stage: &str, ended_ms: u64) -> RunRecord {
+        let out = store
+            .put(stage.as_bytes(), Format::Json, &format!("{stage}.out"))
+            .unwrap();
+        let rec = RunRecord {
+            key: StageKey::of(stage.as_bytes()),
+            stage: stage.into(),
+            dataset: "d".into(),
+            params_json: format!("{{\"of\":\"{stage}\"}}"),
+            inputs: BTreeMap::new(),
+            outputs: [("out".to_string(), out)].into(),
+            code_fingerprint: "c".into(),
+            started_ms: ended_ms - 1,
+            ended_ms,
+            tool_version: "0".into(),
+            summary: vec![],
+        };
+        store.record_run(&rec).unwrap();
+        store.set_latest("d", stage, &rec.key).unwrap();
+        rec
+    }
+
+    #[test]
+    fn the_latest_finished_run_is_the_recorded_one_else_assembled_from_latest_pointers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), std::time::Duration::from_secs(5)).unwrap();
+        assert!(latest_finished(&store, "d").unwrap().is_none());
+        let train = recorded(&store, "train", 10);
+        let evaluate = recorded(&store, FINAL_STAGE, 20);
+
+        // A store written before pipeline runs were recorded.
+        let (run, is_recorded) = latest_finished(&store, "d").unwrap().unwrap();
+        assert!(!is_recorded);
+        let stages: Vec<(&str, Option<StageKey>)> = run
+            .stages
+            .iter()
+            .map(|s| (s.stage.as_str(), s.key))
+            .collect();
+        assert_eq!(
+            stages,
+            [
+                ("train", Some(train.key)),
+                (FINAL_STAGE, Some(evaluate.key))
+            ]
+        );
+        assert_eq!((run.started_ms, run.ended_ms), (19, 20));
+        assert_eq!(run.stages[1].params_json, evaluate.params_json);
+
+        let use_of = |rec: &RunRecord| StageUse {
+            stage: rec.stage.clone(),
+            outcome: StageOutcome::Cached,
+            key: Some(rec.key),
+            params_json: rec.params_json.clone(),
+            error: None,
+        };
+        let mine = PipelineRun {
+            id: PipelineRunId::of(b"mine"),
+            dataset: "d".into(),
+            name: Some("first".into()),
+            started_ms: 5,
+            ended_ms: 21,
+            tool_version: "0".into(),
+            stages: vec![use_of(&train), use_of(&evaluate)],
+        };
+        store.record_pipeline_run(&mine).unwrap();
+        assert_eq!(
+            latest_finished(&store, "d").unwrap(),
+            Some((mine.clone(), true))
+        );
+        // Named, prefixed and positional references find it; a second one is missing.
+        assert_eq!(resolve(&store, "first", None).unwrap(), mine);
+        assert_eq!(resolve(&store, &mine.id.to_hex()[..6], None).unwrap(), mine);
+        assert_eq!(resolve(&store, "latest", Some("d")).unwrap(), mine);
+        let e = resolve(&store, "previous", None).unwrap_err().to_string();
+        assert!(e.contains("1 run reached evaluate"), "{e}");
+        let e = resolve(&store, "ab", None).unwrap_err().to_string();
+        assert!(e.contains("4+ hex digits"), "{e}");
+    }
+
     #[test]
     fn utc_dates_match_known_instants() {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");

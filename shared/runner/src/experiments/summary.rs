@@ -44,8 +44,8 @@ pub struct RunSummary {
     pub k: Option<usize>,
     /// The tune search, when the run tuned.
     pub search: Option<SearchSize>,
-    /// What a reader should know: failed stages, a model that does not beat the
-    /// popularity baseline, stages' own warnings, records missing from the store.
+    /// What a reader should know: a model that does not beat the popularity
+    /// baseline, stages' own warnings, records missing from the store.
     pub warnings: Vec<String>,
 }
 
@@ -183,20 +183,9 @@ fn params_object(json: &str) -> Option<Map<String, Value>> {
 
 /// Summarise `run` (see the module docs).
 pub fn summarize(store: &Store, run: &PipelineRun) -> RunSummary {
+    // A failed or skipped stage is the run's status (`RunSummary::status`), not a
+    // warning.
     let mut warnings = Vec::new();
-    for s in &run.stages {
-        if !s.outcome.completed() {
-            warnings.push(format!(
-                "{} {}{}",
-                s.stage,
-                s.outcome.as_str(),
-                s.error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            ));
-        }
-    }
     let records = stage_records(store, run, &mut warnings);
     let mut warn = |r: Result<(), String>| {
         if let Err(w) = r {
