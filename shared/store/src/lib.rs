@@ -61,6 +61,14 @@
 //!    without them, and only then deletes files; [`Store::verify`] removes the run and
 //!    artifact records that need a bad object and publishes before moving it aside. A
 //!    crash in the middle again leaves only orphans, in the database and in the view.
+//!    With a retention policy ([`Store::gc_with`]), gc first re-points the producer of
+//!    every kept artifact at a kept run, then removes pipeline runs, then stage runs,
+//!    then artifact records, so a prefix of those steps never leaves a kept artifact
+//!    naming a deleted producer or a kept run naming a deleted artifact.
+//!
+//! Pipeline runs (one per `alsflow run` and dataset) name stage runs by key but own
+//! nothing: a stage run `verify` deleted leaves the key unresolved, which readers
+//! report as "no longer in the store".
 //! 5. Objects are immutable once named, and every [`Store::read`] re-hashes the bytes,
 //!    so damage after the fact (disk errors, a stray editor) is caught, reported with
 //!    the producing stage, and never used.

@@ -187,98 +187,23 @@ pub fn summarize(store: &Store, run: &PipelineRun) -> RunSummary {
     // warning.
     let mut warnings = Vec::new();
     let records = stage_records(store, run, &mut warnings);
-    let mut warn = |r: Result<(), String>| {
-        if let Err(w) = r {
-            warnings.push(w);
-        }
+    let (params, params_from) = match records.get("train") {
+        Some(rec) => noted(final_params(store, rec), &mut warnings).unzip(),
+        None => (None, None),
     };
-
-    let mut params = None;
-    let mut params_from = None;
-    if let Some(rec) = records.get("train") {
-        warn((|| {
-            let chosen = match rec.inputs.get(tune::BEST_PARAMS.qualified) {
-                Some(id) => {
-                    let bytes = store
-                        .read(id)
-                        .map_err(|e| format!("cannot read {}: {e}", tune::BEST_PARAMS))?;
-                    let best: AlsParams = codec::decode("best params", &bytes)
-                        .map_err(|e| format!("{}: {e}", tune::BEST_PARAMS))?;
-                    params_from = Some(tune::BEST_PARAMS.qualified.to_string());
-                    serde_json::to_value(best).map_err(|e| e.to_string())?
-                }
-                None => {
-                    params_from = Some("[train]".to_string());
-                    serde_json::from_str(&rec.params_json)
-                        .map_err(|e| format!("the train run's params: {e}"))?
-                }
-            };
-            if let Value::Object(mut m) = chosen {
-                // How the model was computed, not what it is.
-                m.remove("threads");
-                m.remove("compute_loss");
-                params = Some(m);
-            }
-            Ok(())
-        })());
-    }
-
     let tune_params = run
         .stage("tune")
         .and_then(|s| params_object(&s.params_json));
-    let mut tuned = Vec::new();
-    if let Some(grid) = tune_params
-        .as_ref()
-        .and_then(|t| t.get("grid")?.as_object())
-    {
-        let axes = alsflow_tune::grid::AXES;
-        tuned = grid.keys().cloned().collect();
-        tuned.sort_by_key(|a| axes.iter().position(|x| x == a).unwrap_or(axes.len()));
-    }
-    let mut search = None;
-    if let (Some(rec), Some(tp)) = (records.get("tune"), &tune_params) {
-        warn((|| {
-            let bytes = read_output(store, rec, tune::RESULTS.output)?;
-            let rows = alsflow_formats::results::read_results(&bytes)
-                .map_err(|e| format!("{}: {e}", tune::RESULTS))?;
-            let points: BTreeSet<u32> = rows.iter().map(|r| r.point).collect();
-            let folds: BTreeSet<u8> = rows.iter().map(|r| r.fold).collect();
-            let metric = tp
-                .get("metric")
-                .and_then(Value::as_str)
-                .unwrap_or("roem")
-                .to_string();
-            let direction = match tp.get("direction").and_then(Value::as_str) {
-                Some(d) => d.to_string(),
-                None if alsflow_metrics::Metrics::higher_is_better(&metric) => "maximize".into(),
-                None => "minimize".into(),
-            };
-            search = Some(SearchSize {
-                points: points.len(),
-                folds: folds.len(),
-                metric,
-                direction,
-            });
-            Ok(())
-        })());
-    }
-
-    let mut metrics = None;
-    let mut k = None;
-    if let Some(rec) = records.get(FINAL_STAGE) {
-        k = params_object(&rec.params_json)
-            .and_then(|p| p.get("k")?.as_u64())
-            .map(|k| k as usize);
-        warn((|| {
-            let bytes = read_output(store, rec, evaluate::METRICS.output)?;
-            match alsflow_formats::metrics::metrics_json(&bytes) {
-                Ok(Value::Object(m)) => metrics = Some(m),
-                Ok(_) => return Err(format!("{} is not a table of systems", evaluate::METRICS)),
-                Err(e) => return Err(format!("{}: {e}", evaluate::METRICS)),
-            }
-            Ok(())
-        })());
-    }
+    let tuned = tune_params.as_ref().map(tuned_axes).unwrap_or_default();
+    let search = match (records.get("tune"), &tune_params) {
+        (Some(rec), Some(tp)) => noted(search_size(store, rec, tp), &mut warnings),
+        _ => None,
+    };
+    let evaluated = records.get(FINAL_STAGE);
+    let k = evaluated
+        .and_then(|rec| params_object(&rec.params_json)?.get("k")?.as_u64())
+        .map(|k| k as usize);
+    let metrics = evaluated.and_then(|rec| noted(test_metrics(store, rec), &mut warnings));
 
     let mut summary = RunSummary {
         run: run.clone(),
@@ -299,6 +224,89 @@ pub fn summarize(store: &Store, run: &PipelineRun) -> RunSummary {
         }
     }
     summary
+}
+
+/// The value, or `None` with the error noted among `warnings`.
+fn noted<T>(result: Result<T, String>, warnings: &mut Vec<String>) -> Option<T> {
+    result.map_err(|w| warnings.push(w)).ok()
+}
+
+/// The final model's params and where they came from: `tune.best_params` when the
+/// train run read it, else the train run's own `[train]` params.
+fn final_params(store: &Store, train: &RunRecord) -> Result<(Map<String, Value>, String), String> {
+    let (chosen, from) = match train.inputs.get(tune::BEST_PARAMS.qualified) {
+        Some(id) => {
+            let bytes = store
+                .read(id)
+                .map_err(|e| format!("cannot read {}: {e}", tune::BEST_PARAMS))?;
+            let best: AlsParams = codec::decode("best params", &bytes)
+                .map_err(|e| format!("{}: {e}", tune::BEST_PARAMS))?;
+            let value = serde_json::to_value(best).map_err(|e| e.to_string())?;
+            (value, tune::BEST_PARAMS.qualified)
+        }
+        None => {
+            let value = serde_json::from_str(&train.params_json)
+                .map_err(|e| format!("the train run's params: {e}"))?;
+            (value, "[train]")
+        }
+    };
+    let Value::Object(mut params) = chosen else {
+        return Err(format!("the params from {from} are not an object"));
+    };
+    // How the model was computed, not what it is.
+    params.remove("threads");
+    params.remove("compute_loss");
+    Ok((params, from.to_string()))
+}
+
+/// The tune params' grid axes, in grid order.
+fn tuned_axes(tune_params: &Map<String, Value>) -> Vec<String> {
+    let Some(grid) = tune_params.get("grid").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let axes = alsflow_tune::grid::AXES;
+    let mut tuned: Vec<String> = grid.keys().cloned().collect();
+    tuned.sort_by_key(|a| axes.iter().position(|x| x == a).unwrap_or(axes.len()));
+    tuned
+}
+
+/// The search's points and folds (from its results table) and selection metric.
+fn search_size(
+    store: &Store,
+    tune_run: &RunRecord,
+    tune_params: &Map<String, Value>,
+) -> Result<SearchSize, String> {
+    let bytes = read_output(store, tune_run, tune::RESULTS.output)?;
+    let rows = alsflow_formats::results::read_results(&bytes)
+        .map_err(|e| format!("{}: {e}", tune::RESULTS))?;
+    let points: BTreeSet<u32> = rows.iter().map(|r| r.point).collect();
+    let folds: BTreeSet<u8> = rows.iter().map(|r| r.fold).collect();
+    let metric = tune_params
+        .get("metric")
+        .and_then(Value::as_str)
+        .unwrap_or("roem")
+        .to_string();
+    let direction = match tune_params.get("direction").and_then(Value::as_str) {
+        Some(d) => d.to_string(),
+        None if alsflow_metrics::Metrics::higher_is_better(&metric) => "maximize".into(),
+        None => "minimize".into(),
+    };
+    Ok(SearchSize {
+        points: points.len(),
+        folds: folds.len(),
+        metric,
+        direction,
+    })
+}
+
+/// The evaluate run's metrics table as `{system: {metric: value}}`.
+fn test_metrics(store: &Store, evaluate_run: &RunRecord) -> Result<Map<String, Value>, String> {
+    let bytes = read_output(store, evaluate_run, evaluate::METRICS.output)?;
+    match alsflow_formats::metrics::metrics_json(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(format!("{} is not a table of systems", evaluate::METRICS)),
+        Err(e) => Err(format!("{}: {e}", evaluate::METRICS)),
+    }
 }
 
 /// Warn when the model does not beat the popularity baseline on ROEM or P@k.
