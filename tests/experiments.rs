@@ -159,7 +159,10 @@ fn runs_lists_every_run_and_diff_names_what_changed_with_metric_deltas() {
         .expect("model roem delta");
     let (a, b) = (roem["a"].as_f64().unwrap(), roem["b"].as_f64().unwrap());
     // (serde_json's default float parsing may differ in the last bit.)
-    assert!((roem["delta"].as_f64().unwrap() - (a - b)).abs() < 1e-12, "{roem}");
+    assert!(
+        (roem["delta"].as_f64().unwrap() - (a - b)).abs() < 1e-12,
+        "{roem}"
+    );
     assert_ne!(a, b);
     assert_eq!(roem["better_when"], "lower");
     assert_eq!(roem["better"], if a < b { "a" } else { "b" });
@@ -196,7 +199,10 @@ fn runs_lists_every_run_and_diff_names_what_changed_with_metric_deltas() {
     // A bad flag value is a usage error (clap's, with its hint line).
     let o = env.out("s", &["run", "--name", "latest"]);
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && e.contains("'latest' is a keyword"), "{e}");
+    assert!(
+        !o.status.success() && e.contains("'latest' is a keyword"),
+        "{e}"
+    );
 }
 
 /// The ids of every output of a `run --json` report set.

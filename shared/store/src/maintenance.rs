@@ -168,8 +168,11 @@ impl Store {
         let runs = w.db.runs()?;
         let artifacts = w.db.artifacts()?;
         let plan = match opts.keep_last {
-            Some(n) => Some(retention::plan(
-                n,
+            Some(keep_last) => Some(retention::plan(
+                retention::Retention {
+                    keep_last,
+                    final_stage: opts.final_stage,
+                },
                 &w.db.pipeline_runs()?,
                 &runs,
                 &w.db.latest_keys()?,
@@ -302,6 +305,10 @@ pub struct GcOptions<'a> {
     /// they need); delete the other pipeline runs and stage runs. `None`: keep every
     /// run, delete only what no run needs.
     pub keep_last: Option<usize>,
+    /// With `keep_last`: the stage a pipeline run must complete to count towards `N`
+    /// (`alsflow gc` passes `evaluate`); a run that stopped before it is kept only
+    /// while no finished run of its dataset is newer. `None`: every run counts.
+    pub final_stage: Option<&'a str>,
     /// The memo scope a stage run's memo records live under (the runner's choice);
     /// with it, the memo records of deleted runs are deleted too when no kept run
     /// shares their scope. Without it, memo records are left alone.
@@ -316,6 +323,7 @@ impl std::fmt::Debug for GcOptions<'_> {
         f.debug_struct("GcOptions")
             .field("dry_run", &self.dry_run)
             .field("keep_last", &self.keep_last)
+            .field("final_stage", &self.final_stage)
             .field("memo_scope", &self.memo_scope.is_some())
             .finish()
     }

@@ -2,7 +2,9 @@
 //! [`crate::Store::gc_with`].
 //!
 //! Kept, per dataset: every named pipeline run and the newest `N` others (by start
-//! time). Then the stage runs those pipeline runs used, plus the runs the `latest`
+//! time). With a final stage (the runner's `evaluate`), only runs that completed it
+//! count towards `N`, and a run that stopped before it is kept only while no finished
+//! run of its dataset is newer (an attempt in progress, not an abandoned one). Then the stage runs those pipeline runs used, plus the runs the `latest`
 //! pointers name (what `metrics`, `report` and `recommend` read, and the stages of a
 //! run that was killed before it could record itself). Then, until nothing changes,
 //! the producer of every produced input of a kept run that no kept run outputs, so
@@ -32,9 +34,18 @@ pub(crate) struct RetentionPlan {
     pub(crate) producer_updates: Vec<(ArtifactId, Option<StageKey>)>,
 }
 
-/// Plan `gc --keep-last keep_last` over the given records (see the module docs).
+/// What [`plan`] keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retention<'a> {
+    /// Finished pipeline runs kept per dataset, besides the named ones.
+    pub(crate) keep_last: usize,
+    /// The stage a run must complete to count as finished; `None`: every run counts.
+    pub(crate) final_stage: Option<&'a str>,
+}
+
+/// Plan `gc --keep-last` over the given records (see the module docs).
 pub(crate) fn plan(
-    keep_last: usize,
+    retention: Retention<'_>,
     pipeline_runs: &[PipelineRun],
     runs: &[RunRecord],
     latest: &BTreeSet<StageKey>,
@@ -48,8 +59,16 @@ pub(crate) fn plan(
     for list in by_dataset.values_mut() {
         // Newest first; the id breaks ties so the plan does not depend on input order.
         list.sort_by_key(|p| std::cmp::Reverse((p.started_ms, p.id)));
-        for (rank, p) in list.iter().enumerate() {
-            if rank < keep_last || p.name.is_some() {
+        let finished = |p: &PipelineRun| retention.final_stage.is_none_or(|s| p.completed(s));
+        let mut newer_finished = 0;
+        for p in list.iter() {
+            let keep = if finished(p) {
+                newer_finished += 1;
+                newer_finished <= retention.keep_last
+            } else {
+                newer_finished == 0
+            };
+            if keep || p.name.is_some() {
                 out.kept_pipeline_runs.insert(p.id);
             } else {
                 out.removed_pipeline_runs.push((*p).clone());
@@ -220,7 +239,10 @@ mod tests {
         let p_new = pipeline("d", 30, None, &[&pre, &new]);
         let p_other = pipeline("e", 5, None, &[]);
         let plan = plan(
-            1,
+            Retention {
+                keep_last: 1,
+                final_stage: None,
+            },
             &[p_mid.clone(), p_new.clone(), p_old.clone(), p_other.clone()],
             &all.map(|r| r.clone()),
             &BTreeSet::new(),
@@ -235,6 +257,36 @@ mod tests {
     }
 
     #[test]
+    fn with_a_final_stage_only_finished_runs_count_and_abandoned_attempts_go() {
+        let r = run("evaluate", "1", 1, &["raw"], &["m"]);
+        let with = |started: u64, outcome: StageOutcome| {
+            let mut p = pipeline("d", started, None, &[&r]);
+            p.stages[0].outcome = outcome;
+            p
+        };
+        let (f1, u2, f3, u4) = (
+            with(1, StageOutcome::Ran),
+            with(2, StageOutcome::Failed),
+            with(3, StageOutcome::Cached),
+            with(4, StageOutcome::Skipped),
+        );
+        let plan = plan(
+            Retention {
+                keep_last: 1,
+                final_stage: Some("evaluate"),
+            },
+            &[f1.clone(), u2.clone(), f3.clone(), u4.clone()],
+            &[r.clone()],
+            &BTreeSet::new(),
+            &artifacts(&[&r]),
+        );
+        // The newest finished run, and the attempt after it; not the failed one
+        // between two finished runs.
+        assert_eq!(plan.kept_pipeline_runs, [f3.id, u4.id].into());
+        assert_eq!(plan.removed_pipeline_runs, vec![f1, u2]);
+    }
+
+    #[test]
     fn the_producer_of_a_kept_input_is_kept_and_latest_pointers_count() {
         // The kept pipeline run reused a split output whose producing run belongs to
         // a removed pipeline run only; a latest pointer names a run no pipeline names.
@@ -246,7 +298,10 @@ mod tests {
         let p_old = pipeline("d", 1, None, &[&pre, &split]);
         let p_new = pipeline("d", 2, None, &[&train]);
         let plan = plan(
-            1,
+            Retention {
+                keep_last: 1,
+                final_stage: None,
+            },
             &[p_old, p_new],
             &all.map(|r| r.clone()),
             &[stray.key].into(),
@@ -272,7 +327,10 @@ mod tests {
             }
         }
         let plan = plan(
-            1,
+            Retention {
+                keep_last: 1,
+                final_stage: None,
+            },
             &[
                 pipeline("d", 1, None, &[&older]),
                 pipeline("d", 2, None, &[&newer]),

@@ -4,7 +4,7 @@
 use crate::common::open_store;
 use crate::Cli;
 use alsflow_runner::engine::memo_scope;
-use alsflow_runner::experiments::format_utc;
+use alsflow_runner::experiments::{self, format_utc};
 use alsflow_store::{GcOptions, RunRecord};
 use std::process::ExitCode;
 
@@ -14,9 +14,10 @@ pub struct GcArgs {
     /// Only report what would be deleted (and how many bytes that frees).
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep named runs and the newest N runs per dataset (10 when N is omitted), with
-    /// what they need and what the latest results use; delete every other run and the
-    /// objects only those needed. Without it, every run is kept.
+    /// Keep named runs and the newest N runs per dataset that reached evaluate (10
+    /// when N is omitted), with what they need and what the latest results use;
+    /// delete every other run and the objects only those needed. Without it, every
+    /// run is kept.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub keep_last: Option<usize>,
     /// The report as JSON on stdout.
@@ -31,6 +32,7 @@ pub fn exec(cli: &Cli, args: &GcArgs) -> anyhow::Result<ExitCode> {
     let r = store.gc_with(&GcOptions {
         dry_run: args.dry_run,
         keep_last: args.keep_last,
+        final_stage: Some(experiments::FINAL_STAGE),
         memo_scope: Some(&scope),
     })?;
     if args.json {
@@ -48,11 +50,11 @@ pub fn exec(cli: &Cli, args: &GcArgs) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "keeping named runs and the newest {n} per dataset: {} runs kept; {verb} {} runs, {} stage runs, {} memo records",
-            r.pipeline_runs_kept,
-            r.removed_pipeline_runs.len(),
-            r.stage_runs_removed,
-            r.memo_records_removed
+            "keeping named runs and the newest {n} per dataset: kept {}; {verb} {} ({} and {})",
+            count(r.pipeline_runs_kept, "run"),
+            count(r.removed_pipeline_runs.len() as u64, "run"),
+            count(r.stage_runs_removed, "stage run"),
+            count(r.memo_records_removed, "memo record")
         );
     }
     println!(
@@ -68,4 +70,9 @@ pub fn exec(cli: &Cli, args: &GcArgs) -> anyhow::Result<ExitCode> {
         r.bytes_kept
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 run`, `3 runs`.
+fn count(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

@@ -78,7 +78,7 @@ fn table(summaries: &[RunSummary]) -> String {
         format!("ndcg@{k}"),
         "auc".to_string(),
     ];
-    let mut header: Vec<String> = ["id", "started", "dataset", "name"]
+    let mut header: Vec<String> = ["id", "started (UTC)", "dataset", "name"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -130,6 +130,8 @@ fn gc_keep_last_frees_only_what_the_older_runs_needed() {
     let opts = GcOptions {
         dry_run: true,
         keep_last: Some(1),
+        // The test's pipeline runs name train as their last stage.
+        final_stage: Some("train"),
         memo_scope: Some(scope),
     };
     let dry = store.gc_with(&opts).unwrap();
