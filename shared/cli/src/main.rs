@@ -53,7 +53,7 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Re-hash every object; report and move aside the corrupt ones.
     Verify(commands::verify::VerifyArgs),
-    /// Delete objects no run record needs.
+    /// Delete objects no run record needs (with --keep-last N, also older runs).
     Gc(commands::gc::GcArgs),
     /// Print the latest test metrics per dataset (model and baselines).
     Metrics(commands::results::MetricsArgs),
@@ -69,6 +69,10 @@ pub enum Command {
     Fetch(commands::fetch::FetchArgs),
     /// Write a commented pipeline.toml for dataset presets (never over an existing one).
     Init(commands::init::InitArgs),
+    /// Every recorded run, newest first: params, test metrics, search size.
+    Runs(commands::runs::RunsArgs),
+    /// What differs between two runs (params, artifacts, metric deltas).
+    Diff(commands::diff::DiffArgs),
 }
 
 /// `--lock-timeout`: a finite number of seconds, at most a day.
@@ -103,6 +107,8 @@ fn main() -> ExitCode {
         Command::Datasets(a) => commands::datasets::exec(&cli, a),
         Command::Fetch(a) => commands::fetch::exec(&cli, a),
         Command::Init(a) => commands::init::exec(&cli, a),
+        Command::Runs(a) => commands::runs::exec(&cli, a),
+        Command::Diff(a) => commands::diff::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

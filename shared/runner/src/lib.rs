@@ -11,6 +11,8 @@
 //! - [`build`]: maps a config onto the real stages.
 //! - [`status`]: fresh / stale / missing, and why.
 //! - [`lineage`]: from an artifact back to the raw files it came from.
+//! - [`experiments`]: every recorded pipeline run, summarised and compared
+//!   (`alsflow runs`, `alsflow diff`, the report's history).
 //!
 //! Architecture invariant: stage crates never see the store; only the engine reads
 //! and writes it, always through hash-verified reads.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod datalock;
 pub mod download;
 pub mod engine;
+pub mod experiments;
 #[cfg(test)]
 mod fingerprint;
 pub mod lineage;

@@ -10,16 +10,19 @@
 //! - Both outputs are deterministic: no timestamps, the random baseline is a hash
 //!   of (seed, user, item), so the same inputs give the same bytes on any thread count.
 //!
-//! Library functions for the CLI: [`write_report_dir`],
+//! Library functions for the CLI: [`write_report_dir`] / [`write_report_dir_with`]
+//! (plus the [`history`] section and the [`index_page`] rendered at write time),
 //! [`recommend_user`], [`recommend_all_parquet`], [`similar`].
 
+pub mod history;
+pub mod index_page;
 pub mod recs;
 pub mod report;
 
 pub use recs::{
     recommend_all_parquet, recommend_user, similar, ItemEntry, SimilarItems, UserRecommendations,
 };
-pub use report::write_report_dir;
+pub use report::{write_report_dir, write_report_dir_with};
 
 use alsflow_als::AlsModel;
 use alsflow_core::catalog::{evaluate, preprocess, split, train, tune};

@@ -355,13 +355,38 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
 /// figure moved to `<name>.svg` beside it and referenced by `<img src=...>`.
 /// Returns the path of `index.html`.
 pub fn write_report_dir(report_html: &[u8], dir: &Path) -> Result<PathBuf, EvaluateError> {
-    let html = std::str::from_utf8(report_html).map_err(|e| EvaluateError::Input {
+    write_report_dir_with(report_html, dir, "")
+}
+
+/// [`write_report_dir`] with `sections` (HTML, e.g. [`crate::history::history_section`])
+/// added at the end of the page; their inline figures become files like the others.
+/// Every file is written atomically, so an interrupted write leaves the old one.
+pub fn write_report_dir_with(
+    report_html: &[u8],
+    dir: &Path,
+    sections: &str,
+) -> Result<PathBuf, EvaluateError> {
+    let stored = std::str::from_utf8(report_html).map_err(|e| EvaluateError::Input {
         what: "report".into(),
         message: format!("not UTF-8: {e}"),
     })?;
+    let joined;
+    let html = match stored.rfind("</body>") {
+        Some(end) if !sections.is_empty() => {
+            joined = format!("{}{sections}{}", &stored[..end], &stored[end..]);
+            joined.as_str()
+        }
+        _ => stored,
+    };
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| EvaluateError::Io { path, cause }
+    };
+    let write = |path: &Path, bytes: &[u8]| {
+        alsflow_core::files::write_atomic(path, bytes).map_err(|e| EvaluateError::Io {
+            path: e.path,
+            cause: e.cause,
+        })
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = String::with_capacity(html.len());
@@ -381,13 +406,13 @@ pub fn write_report_dir(report_html: &[u8], dir: &Path) -> Result<PathBuf, Evalu
         let svg = &after[svg_start..svg_end + "</svg>".len()];
         let file = format!("{name}.svg");
         let path = dir.join(&file);
-        std::fs::write(&path, svg).map_err(io(&path))?;
+        write(&path, svg.as_bytes())?;
         out.push_str(&rest[..start]);
         let _ = write!(out, "{OPEN}{name}\">\n<img src=\"{file}\" alt=\"{name}\">");
         rest = &after[svg_end + "</svg>".len()..];
     }
     out.push_str(rest);
     let index = dir.join("index.html");
-    std::fs::write(&index, out).map_err(io(&index))?;
+    write(&index, out.as_bytes())?;
     Ok(index)
 }

@@ -183,30 +183,15 @@ pub struct ReportArgs {
     pub dataset: Option<String>,
 }
 
-/// Write the latest HTML report of every dataset (or one) into a folder.
+/// Write the latest HTML report of every dataset (or one) into a folder, each with
+/// its History section, and the index page summarising them.
 pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_read_only(cli)?;
     let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut links = String::new();
-    for d in &datasets {
-        let run = latest_run(&store, d, "evaluate")?;
-        let bytes = store.read(&named(&run, "output", "report")?)?;
-        let page = alsflow_evaluate::write_report_dir(&bytes, &args.out.join(d))?;
+    let latest = |d: &str| latest_run(&store, d, "evaluate");
+    for page in super::report_pages::write_reports(&store, &datasets, latest, &args.out)? {
         eprintln!("wrote {}", page.display());
-        let esc = alsflow_evaluate::report::escape(d);
-        links.push_str(&format!(
-            "<li><a href=\"{esc}/index.html\">{esc}</a></li>\n"
-        ));
     }
-    let index = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>alsflow reports</title></head>\n\
-         <body><h1>alsflow reports</h1>\n<ul>\n{links}</ul></body></html>\n"
-    );
-    let top = args.out.join("index.html");
-    std::fs::write(&top, index).with_context(|| format!("cannot write {}", top.display()))?;
-    eprintln!("wrote {}", top.display());
     Ok(ExitCode::SUCCESS)
 }
 

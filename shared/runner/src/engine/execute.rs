@@ -385,7 +385,7 @@ impl BranchRunner {
         let ctx = EngineContext {
             store: self.store.clone(),
             dataset: n.dataset.clone(),
-            scope: format!("{}:{}:{}", n.stage, n.fingerprint, n.dataset),
+            scope: super::memo_scope(&n.stage, &n.fingerprint, &n.dataset),
             progress: self.progress.clone(),
             stage: n.stage.clone(),
         };
