@@ -2,7 +2,7 @@
 
 use super::*;
 use alsflow_core::stage::LocalContext;
-use alsflow_core::{Format, InputArtifact};
+use alsflow_core::{ArtifactId, Format, InputArtifact};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -173,7 +173,7 @@ fn selection_picks_the_best_mean_and_best_params_are_base_plus_point() {
         ("reg_param", vec![5000.0.into(), 0.1.into()]),
         ("rank", vec![2.into(), 4.into()]),
     ]));
-    let outcome = run_grid(
+    let outcome = run_search(
         &p,
         &folds,
         "folds",
@@ -201,7 +201,7 @@ fn selection_picks_the_best_mean_and_best_params_are_base_plus_point() {
         metric: "ndcg@10".into(),
         ..p
     };
-    let o = run_grid(
+    let o = run_search(
         &q,
         &folds,
         "folds",
