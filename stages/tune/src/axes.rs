@@ -174,7 +174,11 @@ impl Ranges {
             if !(lo.is_finite() && hi.is_finite() && positive) {
                 return Err(bad(format!(
                     "the range [{lo}, {hi}] must be finite with a minimum {}",
-                    if a.integer { "of at least 1" } else { "above 0" }
+                    if a.integer {
+                        "of at least 1"
+                    } else {
+                        "above 0"
+                    }
                 )));
             }
             if lo > hi {
@@ -301,7 +305,10 @@ mod tests {
         let e = Ranges::new(&parse(r#"{"solver": 3}"#).unwrap())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("tune.limits.solver") && e.contains("not ordered"), "{e}");
+        assert!(
+            e.contains("tune.limits.solver") && e.contains("not ordered"),
+            "{e}"
+        );
         let e = Ranges::new(&parse(r#"{"rank": {"min": 8, "max": 4}}"#).unwrap())
             .unwrap_err()
             .to_string();

@@ -249,8 +249,8 @@ impl FitBackend for LocalFitter<'_> {
         // Only the folds some request needs are built.
         let mut data = BTreeMap::new();
         for r in batch {
-            if !data.contains_key(&r.fold) {
-                data.insert(r.fold, self.fold(r.fold)?);
+            if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(r.fold) {
+                slot.insert(self.fold(r.fold)?);
             }
         }
         let max_nnz = data.values().map(|d| d.matrix.nnz()).max().unwrap_or(0);

@@ -181,8 +181,16 @@ impl Stage for Tune {
                 compute_loss: false,
                 ..params.base.clone()
             },
-            min_gain: if extend { params.min_gain } else { defaults.min_gain },
-            max_fits: if extend { params.max_fits } else { defaults.max_fits },
+            min_gain: if extend {
+                params.min_gain
+            } else {
+                defaults.min_gain
+            },
+            max_fits: if extend {
+                params.max_fits
+            } else {
+                defaults.max_fits
+            },
             limits: if extend {
                 params.limits.clone()
             } else {
@@ -312,11 +320,13 @@ impl TuneOutcome {
             s.best.std
         ));
         for w in &s.warnings {
-            out.note(format!("warning: {w}"));
+            out.warn(w);
         }
         Ok(out)
     }
 }
 
+#[cfg(test)]
+mod search_tests;
 #[cfg(test)]
 mod tests;

@@ -171,7 +171,12 @@ impl<'a> Trials<'a> {
     /// Score `points` on `folds`: group the missing results into fits, take the
     /// memoised ones, and hand the rest to the backend as one batch labelled `label`.
     /// Returns the number of fits this needed (memoised or not).
-    pub fn score(&mut self, points: &[usize], folds: &[u8], label: &str) -> Result<usize, StageError> {
+    pub fn score(
+        &mut self,
+        points: &[usize],
+        folds: &[u8],
+        label: &str,
+    ) -> Result<usize, StageError> {
         let requests = self.plan(points, folds)?;
         let needed = requests.len();
         self.fits += needed;

@@ -109,7 +109,11 @@ pub fn heatmap_svg(
         .iter()
         .filter(|c| regs.contains(&c.0) && alphas.contains(&c.2))
         .collect();
-    let finite: Vec<f64> = shown.iter().map(|c| c.3).filter(|v| v.is_finite()).collect();
+    let finite: Vec<f64> = shown
+        .iter()
+        .map(|c| c.3)
+        .filter(|v| v.is_finite())
+        .collect();
     let vmin = finite.iter().copied().fold(f64::INFINITY, f64::min);
     let vmax = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (w, h) = (
@@ -118,7 +122,14 @@ pub fn heatmap_svg(
     );
     let mut settings: Vec<String> = Vec::new();
     if let Some(b) = best {
-        for axis in ["max_iter", "confidence", "eps", "solver", "reg_scaling", "cg_steps"] {
+        for axis in [
+            "max_iter",
+            "confidence",
+            "eps",
+            "solver",
+            "reg_scaling",
+            "cg_steps",
+        ] {
             let varies = full
                 .iter()
                 .any(|s| axis_value(&s.params, axis) != axis_value(&b.params, axis));
@@ -197,7 +208,11 @@ pub fn heatmap_svg(
                             )))
                             .map_err(perr(PLOT))?;
                     }
-                    let text_color = if !v.is_nan() && t > 0.55 { WHITE } else { BLACK };
+                    let text_color = if !v.is_nan() && t > 0.55 {
+                        WHITE
+                    } else {
+                        BLACK
+                    };
                     let label = if v.is_nan() {
                         "-".to_string()
                     } else {

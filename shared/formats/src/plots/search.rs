@@ -78,9 +78,8 @@ pub fn marginals_svg(
     let (pw, ph) = (MAX_WIDTH * 24 / 25 / cols as u32, 250u32);
     let mut svg = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (pw * cols as u32, 40 + ph * rows_n as u32))
-                .into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (pw * cols as u32, 40 + ph * rows_n as u32))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(perr(PLOT))?;
         let (top, body) = root.split_vertically(40);
         top.titled(
@@ -103,15 +102,14 @@ pub fn marginals_svg(
                     .iter()
                     .filter(|s| axis_value(&s.params, axis).as_ref() == Some(v))
                     .collect();
-                let top = at
-                    .iter()
-                    .map(|s| s.mean)
-                    .filter(|m| m.is_finite())
-                    .fold(f64::NAN, |a, b| match (a.is_nan(), minimize) {
+                let top = at.iter().map(|s| s.mean).filter(|m| m.is_finite()).fold(
+                    f64::NAN,
+                    |a, b| match (a.is_nan(), minimize) {
                         (true, _) => b,
                         (false, true) => a.min(b),
                         (false, false) => a.max(b),
-                    });
+                    },
+                );
                 if top.is_finite() {
                     envelope.push((i as f64, top));
                 }
@@ -143,7 +141,10 @@ pub fn marginals_svg(
                 .x_labels(n)
                 .x_label_formatter(&|x| {
                     let i = x.round();
-                    if (x - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n && (i as usize) % every == 0
+                    if (x - i).abs() < 1e-9
+                        && i >= 0.0
+                        && (i as usize) < n
+                        && (i as usize).is_multiple_of(every)
                     {
                         labels[i as usize].clone()
                     } else {
@@ -154,13 +155,19 @@ pub fn marginals_svg(
                 .draw()
                 .map_err(perr(PLOT))?;
             chart
-                .draw_series(LineSeries::new(envelope.iter().copied(), BLUE.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    envelope.iter().copied(),
+                    BLUE.stroke_width(2),
+                ))
                 .map_err(perr(PLOT))?;
             chart
                 .draw_series(envelope.iter().map(|&p| Circle::new(p, 3, BLUE.filled())))
                 .map_err(perr(PLOT))?;
             chart
-                .draw_series(LineSeries::new(slice.iter().copied(), ORANGE.stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    slice.iter().copied(),
+                    ORANGE.stroke_width(1),
+                ))
                 .map_err(perr(PLOT))?;
             chart
                 .draw_series(slice.iter().map(|&p| Circle::new(p, 3, ORANGE.filled())))
@@ -351,13 +358,28 @@ pub fn search_path_svg(
         padded(line.iter().map(|p| p.1))
     } else if minimize {
         let cut = sorted[(sorted.len() * 9 / 10).min(sorted.len() - 1)];
-        padded(sorted.iter().copied().filter(|&v| v <= cut).chain(line.iter().map(|p| p.1)))
+        padded(
+            sorted
+                .iter()
+                .copied()
+                .filter(|&v| v <= cut)
+                .chain(line.iter().map(|p| p.1)),
+        )
     } else {
         let cut = sorted[sorted.len() / 10];
-        padded(sorted.iter().copied().filter(|&v| v >= cut).chain(line.iter().map(|p| p.1)))
+        padded(
+            sorted
+                .iter()
+                .copied()
+                .filter(|&v| v >= cut)
+                .chain(line.iter().map(|p| p.1)),
+        )
     };
     let n = rounds.len().max(1);
-    let kinds: Vec<String> = rounds.iter().map(|r| format!("{} {}", r.round, r.kind)).collect();
+    let kinds: Vec<String> = rounds
+        .iter()
+        .map(|r| format!("{} {}", r.round, r.kind))
+        .collect();
     let mut svg = String::new();
     {
         let root =
@@ -383,7 +405,10 @@ pub fn search_path_svg(
             .x_labels(n)
             .x_label_formatter(&|x| {
                 let i = x.round();
-                if (x - i).abs() < 1e-9 && i >= 0.0 && (i as usize) < n && (i as usize) % every == 0
+                if (x - i).abs() < 1e-9
+                    && i >= 0.0
+                    && (i as usize) < n
+                    && (i as usize).is_multiple_of(every)
                 {
                     kinds.get(i as usize).cloned().unwrap_or_default()
                 } else {
@@ -400,7 +425,10 @@ pub fn search_path_svg(
             )
             .map_err(perr(PLOT))?;
         chart
-            .draw_series(LineSeries::new(line.iter().copied(), ORANGE.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                line.iter().copied(),
+                ORANGE.stroke_width(2),
+            ))
             .map_err(perr(PLOT))?;
         chart
             .draw_series(line.iter().map(|&p| Circle::new(p, 4, ORANGE.filled())))

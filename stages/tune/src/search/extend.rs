@@ -139,7 +139,8 @@ fn neighbourhood(
                     match axes::step(info, x, direction, factor, range) {
                         Some(next) => {
                             let value = axes::to_value(info, next);
-                            hood.moves.push(format!("{axis} {} → {}", fmt(x), fmt(next)));
+                            hood.moves
+                                .push(format!("{axis} {} → {}", fmt(x), fmt(next)));
                             hood.extensions.push(Extension {
                                 axis: axis.to_string(),
                                 direction: if direction > 0 { "higher" } else { "lower" }
@@ -174,7 +175,9 @@ fn neighbourhood(
 }
 
 fn fmt(x: f64) -> String {
-    display_value(&Value::from(x)).trim_end_matches(".0").to_string()
+    display_value(&Value::from(x))
+        .trim_end_matches(".0")
+        .to_string()
 }
 
 /// Run the extending search; returns why it stopped.

@@ -62,11 +62,7 @@ impl SearchState<'_, '_> {
         let fits = self.trials.score(points, &folds, "tune")?;
         self.record(RoundRecord {
             kind: "grid",
-            reason: format!(
-                "the grid: {} points x {} folds",
-                points.len(),
-                folds.len()
-            ),
+            reason: format!("the grid: {} points x {} folds", points.len(), folds.len()),
             new: points.to_vec(),
             scored: points.to_vec(),
             folds,
@@ -141,7 +137,10 @@ fn validate(params: &Params) -> Result<Ranges, StageError> {
     if params.eta < 2 {
         return Err(bad_param(
             "tune.eta",
-            format!("{} must be at least 2 (keep the best 1/eta each rung)", params.eta),
+            format!(
+                "{} must be at least 2 (keep the best 1/eta each rung)",
+                params.eta
+            ),
         ));
     }
     if params.min_folds == 0 {
