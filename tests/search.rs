@@ -87,7 +87,10 @@ fn edge_warnings_reach_the_log_status_and_metrics() {
     let o = env.out("s", &["metrics"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("  warning: rank: "), "{text}");
-    assert!(!text.contains("warnings"), "the list is not a system: {text}");
+    assert!(
+        !text.contains("warnings"),
+        "the list is not a system: {text}"
+    );
 
     // Without tune, the list is there and empty.
     let plain = Env::new();
@@ -107,7 +110,10 @@ fn an_extend_search_rerun_runs_no_fit() {
         .lines()
         .find(|l| l.contains("syn/tune: ran"))
         .unwrap_or_else(|| panic!("{log}"));
-    assert!(line.contains("extend: ") && line.contains(" 0 fits run"), "{line}");
+    assert!(
+        line.contains("extend: ") && line.contains(" 0 fits run"),
+        "{line}"
+    );
     let again = env.run("s", &["tune", "--force"]);
     assert_eq!(first["syn/tune"]["outputs"], again["syn/tune"]["outputs"]);
     assert!(first["syn/tune"]["outputs"]["search"].is_string());
