@@ -210,7 +210,18 @@ impl StageOutputs {
         self.summary.push(line.into());
         self
     }
+
+    /// Add a caveat of the results (e.g. the best point on the edge of a search): a
+    /// summary line starting with [`WARNING_PREFIX`], which the runner logs as a
+    /// warning on every run, cached or not.
+    pub fn warn(&mut self, line: impl std::fmt::Display) -> &mut Self {
+        self.summary.push(format!("{WARNING_PREFIX}{line}"));
+        self
+    }
 }
+
+/// The start of a summary line that is a warning (see [`StageOutputs::warn`]).
+pub const WARNING_PREFIX: &str = "warning: ";
 
 /// A progress reporter for long work (a bar in a terminal, nothing otherwise).
 pub trait Progress: Send + Sync {

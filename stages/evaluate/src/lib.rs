@@ -3,7 +3,7 @@
 //!
 //! - Inputs: `train.model` (bincode [`AlsModel`]), `split.train`, `split.test`,
 //!   `preprocess.users`, `preprocess.items` ([`IdMap`], titles when known),
-//!   `preprocess.interactions`, and optionally `tune.results`.
+//!   `preprocess.interactions`, and optionally `tune.results` and `tune.search`.
 //! - Outputs: `metrics` (Parquet, one row per system: `model`, `popularity`, `random`;
 //!   a column per metric, see [`alsflow_metrics::metric_names`], plus
 //!   `users_evaluated`), and `report` (HTML with inline SVGs, [`report`]).
@@ -18,6 +18,7 @@ pub mod history;
 pub mod index_page;
 pub mod recs;
 pub mod report;
+pub mod tuning;
 
 pub use recs::{
     recommend_all_parquet, recommend_user, similar, ItemEntry, SimilarItems, UserRecommendations,
@@ -33,6 +34,7 @@ use alsflow_core::{
 };
 use alsflow_formats::metrics::write_metrics;
 use alsflow_formats::results::TuneResults;
+use alsflow_formats::search::SearchSummary;
 use alsflow_metrics::{evaluate_factors, evaluate_scorer, EvalSet, Metrics, UserItems};
 use serde::{Deserialize, Serialize};
 
@@ -232,6 +234,7 @@ impl Stage for Evaluate {
         InputSpec::needs(preprocess::ITEMS),
         InputSpec::needs(preprocess::INTERACTIONS),
         InputSpec::uses_if_present(tune::RESULTS),
+        InputSpec::uses_if_present(tune::SEARCH),
     ];
     const OUTPUTS: &'static [ArtifactName] = evaluate::ALL;
     type Params = Params;
@@ -259,6 +262,10 @@ impl Stage for Evaluate {
         let tune_rows = inputs
             .optional_table::<TuneResults>(tune::RESULTS)?
             .map(|t| t.rows);
+        let tune_search = inputs
+            .optional(tune::SEARCH.qualified)
+            .map(|a| SearchSummary::from_json(&a.bytes).map_err(|e| a.bad(e)))
+            .transpose()?;
         let ev = evaluate_all(&model, &train, &test, params.k, params.seed)?;
         let table = write_metrics(&ev.systems, params.k)?;
         let html = report::render(&report::ReportInputs {
@@ -272,6 +279,7 @@ impl Stage for Evaluate {
             items: &items,
             eval: &ev,
             tune_rows: tune_rows.as_deref(),
+            tune_search: tune_search.as_ref(),
         })?;
         let mut out = StageOutputs::new();
         out.put(evaluate::METRICS, table);

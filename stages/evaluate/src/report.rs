@@ -1,5 +1,5 @@
 //! The HTML report: one self-contained document with inline SVGs (dataset summary,
-//! tuning heatmap when tune ran, metrics against the baselines, and a few users'
+//! the tuning section when tune ran ([`crate::tuning`]), metrics against the baselines, and a few users'
 //! training histories next to their recommendations, with titles when known).
 //!
 //! Layout on disk ([`write_report_dir`]): `index.html` plus each figure as its own
@@ -12,6 +12,7 @@ use alsflow_als::{AlsModel, InteractionMatrix};
 use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::StageError;
 use alsflow_formats::results::ResultRow;
+use alsflow_formats::search::SearchSummary;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct ReportInputs<'a> {
     pub eval: &'a Evaluation,
     /// Tuning results when tune ran.
     pub tune_rows: Option<&'a [ResultRow]>,
+    /// How the search went, when tune ran.
+    pub tune_search: Option<&'a SearchSummary>,
 }
 
 /// Escape text for HTML element content and attribute values.
@@ -192,7 +195,8 @@ fn metrics_svg(eval: &Evaluation) -> Result<String, String> {
     Ok(svg)
 }
 
-fn figure(name: &str, svg: &str, caption: &str) -> String {
+/// A figure with an inline SVG, named for [`write_report_dir`].
+pub(crate) fn figure(name: &str, svg: &str, caption: &str) -> String {
     format!(
         "<figure class=\"plot\" data-name=\"{}\">\n{}\n<figcaption>{}</figcaption></figure>\n",
         escape(name),
@@ -233,7 +237,9 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\n\
          td.t,th.t{{text-align:left}}.id{{color:#888;font-size:85%}}.hit{{background:#e5f5e0}}\n\
-         figure{{margin:1em 0}}.users{{display:flex;gap:2em;flex-wrap:wrap}}\n</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+         figure{{margin:1em 0}}figure svg,figure img{{max-width:100%;height:auto}}\n\
+         .users{{display:flex;gap:2em;flex-wrap:wrap}}\n\
+         .warn{{background:#fff4e5;border-left:4px solid #e6550d;padding:.3em 1em;margin:1em 0}}\n</style>\n</head>\n<body>\n<h1>{}</h1>\n",
         escape(&title),
         escape(&title)
     );
@@ -272,16 +278,7 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
 
     // Tuning.
     if let Some(rows) = r.tune_rows {
-        if !rows.is_empty() {
-            h.push_str("<h2>Tuning</h2>\n");
-            let svg = alsflow_formats::plots::heatmap_svg(rows, "roem")
-                .map_err(|e| StageError::other(e.to_string()))?;
-            h.push_str(&figure(
-                "heatmap",
-                &svg,
-                "Mean cross-validated ROEM per rank and alpha (darker is better).",
-            ));
-        }
+        h.push_str(&crate::tuning::section(rows, r.tune_search)?);
     }
 
     // Metrics.

@@ -118,9 +118,22 @@ pub struct MetricsArgs {
     /// Only this dataset.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Print `{"<dataset>": {"model": {...}, "popularity": {...}, "random": {...}}}`.
+    /// Print `{"<dataset>": {"model": {...}, "popularity": {...}, "random": {...},
+    /// "warnings": [...]}}`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The warnings of the search that chose the evaluated model: those of the
+/// `tune.search` the latest evaluate run read (none when tune is off).
+fn evaluate_warnings(store: &Store, run: &RunRecord) -> anyhow::Result<Vec<String>> {
+    let search = alsflow_core::catalog::tune::SEARCH;
+    let Some(id) = run.inputs.get(search.qualified) else {
+        return Ok(Vec::new());
+    };
+    let bytes = store.read(id)?;
+    alsflow_formats::search::warnings(&bytes)
+        .with_context(|| format!("the {} read by {}", search, run.label()))
 }
 
 /// Print the latest test metrics of every dataset (or one).
@@ -131,7 +144,12 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     for d in &datasets {
         let run = latest_run(&store, d, "evaluate")?;
         let bytes = store.read(&named(&run, "output", "metrics")?)?;
-        all.insert(d.clone(), alsflow_formats::metrics::metrics_json(&bytes)?);
+        let mut entry = alsflow_formats::metrics::metrics_json(&bytes)?;
+        let warnings = evaluate_warnings(&store, &run)?;
+        if let Some(map) = entry.as_object_mut() {
+            map.insert("warnings".into(), serde_json::Value::from(warnings));
+        }
+        all.insert(d.clone(), entry);
     }
     if args.json {
         println!("{}", serde_json::Value::Object(all));
@@ -139,9 +157,19 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     }
     for (d, systems) in &all {
         println!("{d}");
-        let Some(systems) = systems.as_object() else {
+        let Some(entry) = systems.as_object() else {
             continue;
         };
+        let warnings: Vec<&str> = entry
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| w.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        let systems: serde_json::Map<String, serde_json::Value> = entry
+            .iter()
+            .filter(|(k, _)| *k != "warnings")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut columns: Vec<String> = Vec::new();
         for m in systems.values().filter_map(|v| v.as_object()) {
             for k in m.keys() {
@@ -155,7 +183,7 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
             print!(" {c:>15}");
         }
         println!();
-        for (system, m) in systems {
+        for (system, m) in &systems {
             print!("  {system:<12}");
             for c in &columns {
                 match m.get(c) {
@@ -167,6 +195,9 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             println!();
+        }
+        for w in warnings {
+            println!("  warning: {w}");
         }
     }
     Ok(ExitCode::SUCCESS)

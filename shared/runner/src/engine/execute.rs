@@ -6,6 +6,7 @@ use super::context::EngineContext;
 use super::dag::{Dag, InputSource, Node};
 use super::key::stage_key;
 use super::{now_ms, NodeReport, NodeStatus, ReportFn, RunOptions, TOOL_VERSION};
+use alsflow_core::stage::WARNING_PREFIX;
 use alsflow_core::{ArtifactId, InputArtifact, StageError, StageInputs, StageOutputs};
 use alsflow_store::{RunRecord, StageKey, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -184,6 +185,7 @@ impl BranchRunner {
                 report.outputs = rec.outputs;
                 report.summary = rec.summary;
                 tracing::info!("{}/{}: cached ({})", n.dataset, n.stage, key.short());
+                log_warnings(n, &report.summary);
                 return Ok(NodeStatus::Cached);
             }
         }
@@ -203,14 +205,21 @@ impl BranchRunner {
         let (out, summary) = self.store_outputs(n, key, ids, outputs, started_ms)?;
         report.outputs = out;
         report.summary = summary;
+        let lines: Vec<&str> = report
+            .summary
+            .iter()
+            .filter(|l| !l.starts_with(WARNING_PREFIX))
+            .map(String::as_str)
+            .collect();
         tracing::info!(
             "{}/{}: ran in {:.2} s{}{}",
             n.dataset,
             n.stage,
             t0.elapsed().as_secs_f64(),
-            if report.summary.is_empty() { "" } else { ": " },
-            report.summary.join("; ")
+            if lines.is_empty() { "" } else { ": " },
+            lines.join("; ")
         );
+        log_warnings(n, &report.summary);
         Ok(NodeStatus::Ran)
     }
 
@@ -457,4 +466,14 @@ impl BranchRunner {
 
 fn push(done: &Mutex<Vec<(usize, NodeReport)>>, at: usize, r: NodeReport) {
     done.lock().unwrap_or_else(|e| e.into_inner()).push((at, r));
+}
+
+/// Log a run's warning lines (see `StageOutputs::warn`) at WARN level, on every run,
+/// cached or not, so the caveat is not lost once the stage is cached.
+fn log_warnings(n: &Node, summary: &[String]) {
+    for line in summary {
+        if let Some(w) = line.strip_prefix(WARNING_PREFIX) {
+            tracing::warn!("{}/{}: {w}", n.dataset, n.stage);
+        }
+    }
 }

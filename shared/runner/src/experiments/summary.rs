@@ -66,7 +66,7 @@ impl RunSummary {
         let Some(params) = &self.params else {
             return Vec::new();
         };
-        let axes = alsflow_tune::grid::AXES;
+        let axes: Vec<&str> = alsflow_tune::grid::axis_names().collect();
         let mut out: Vec<(String, Value, bool)> = params
             .iter()
             .map(|(k, v)| (k.clone(), v.clone(), self.tuned.contains(k)))
@@ -264,7 +264,7 @@ fn tuned_axes(tune_params: &Map<String, Value>) -> Vec<String> {
     let Some(grid) = tune_params.get("grid").and_then(Value::as_object) else {
         return Vec::new();
     };
-    let axes = alsflow_tune::grid::AXES;
+    let axes: Vec<&str> = alsflow_tune::grid::axis_names().collect();
     let mut tuned: Vec<String> = grid.keys().cloned().collect();
     tuned.sort_by_key(|a| axes.iter().position(|x| x == a).unwrap_or(axes.len()));
     tuned
