@@ -63,6 +63,8 @@ pub enum Command {
     Recommend(commands::results::RecommendArgs),
     /// The items most similar to an item.
     Similar(commands::results::SimilarArgs),
+    /// Serve recommendations over HTTP from the latest models, with hot reload.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// `--lock-timeout`: a finite number of seconds, at most a day.
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Report(a) => commands::results::report(&cli, a),
         Command::Recommend(a) => commands::results::recommend(&cli, a),
         Command::Similar(a) => commands::results::similar(&cli, a),
+        Command::Serve(a) => commands::serve::exec(&cli, a),
     };
     match result {
         Ok(code) => code,
