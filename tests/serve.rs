@@ -618,7 +618,7 @@ fn a_new_run_is_swapped_in_while_requests_are_answered_and_none_fails() {
                             r#"{"history": [{"item": "song002", "value": 2}], "n": 5}"#,
                         )
                     };
-                    if s != 200 || v["items"].as_array().map_or(true, |a| a.len() != 5) {
+                    if s != 200 || v["items"].as_array().is_none_or(|a| a.len() != 5) {
                         failures.push(format!("{s} {v}"));
                     }
                     let m = v["model"].as_str().unwrap_or("").to_string();

@@ -13,9 +13,9 @@ pub enum LoadError {
     Store {
         /// The dataset being loaded.
         dataset: String,
-        /// The store's error.
+        /// The store's error (boxed: it is large, and errors are rare).
         #[source]
-        source: alsflow_store::StoreError,
+        source: Box<alsflow_store::StoreError>,
     },
     /// The store has no train run for the dataset.
     #[error(
@@ -69,9 +69,9 @@ pub enum ServeError {
     Store {
         /// The store root.
         root: String,
-        /// The store's error.
+        /// The store's error (boxed: it is large, and errors are rare).
         #[source]
-        source: alsflow_store::StoreError,
+        source: Box<alsflow_store::StoreError>,
     },
     /// A model could not be loaded at start.
     #[error(transparent)]

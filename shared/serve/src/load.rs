@@ -20,7 +20,7 @@ const EVALUATE_STAGE: &str = evaluate::METRICS.stage;
 fn store_err(dataset: &str) -> impl FnOnce(alsflow_store::StoreError) -> LoadError + '_ {
     move |source| LoadError::Store {
         dataset: dataset.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

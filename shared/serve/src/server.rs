@@ -56,7 +56,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
 async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let store_err = |source| ServeError::Store {
         root: options.store.display().to_string(),
-        source,
+        source: Box::new(source),
     };
     // Bind first, so a taken port fails before a long model load.
     let listener = tokio::net::TcpListener::bind(options.addr)

@@ -66,7 +66,7 @@ impl Loader {
                 .resolve_prefix(m)
                 .map_err(|source| ServeError::Store {
                     root: store.root().display().to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             let run = load::run_of_model(&store, &id)?;
             if let Some(other) = pinned.insert(run.dataset.clone(), id) {

@@ -33,9 +33,7 @@ pub fn parse_history(text: &str, source: &str) -> anyhow::Result<Vec<(String, f3
         if line.is_empty() {
             continue;
         }
-        let mut parts = line
-            .split(|c: char| c == ',' || c == '\t' || c == ' ')
-            .filter(|p| !p.is_empty());
+        let mut parts = line.split([',', '\t', ' ']).filter(|p| !p.is_empty());
         let item = parts.next().unwrap_or_default().to_string();
         let value = match parts.next() {
             None => 1.0,
