@@ -11,6 +11,15 @@
 //! the same sums in plain Rust for CPUs without AVX2+FMA. Scores agree with an exact
 //! dot product to float rounding, not to the bit of `alsflow_als::recommend` (the
 //! summation order differs), which serving does not need.
+//!
+//! A scan is bound by the bytes it reads (6.8 MB of f32 factors for 26,744 items at
+//! rank 64, more than a core's L2), so where the CPU has F16C the table also keeps a
+//! half-precision copy and a scan reads that (half the bytes), then rescores exactly:
+//! with e the largest distance between an f32 row and its f16 copy, every f16 score
+//! is within |x|·e of the f32 score, so any item whose f16 score is below the n-th
+//! best f16 score minus 2·|x|·e (plus a rounding margin) cannot be in the f32 top n.
+//! The items above that line are kept in a small pool, rescored in f32, and the top
+//! n taken from them: the same list as an f32 scan.
 
 use std::cmp::Ordering;
 
@@ -31,6 +40,18 @@ pub struct FactorTable {
     rows: usize,
     data: Vec<f32>,
     avx2: bool,
+    /// The half-precision copy for the first pass (CPUs with AVX2, FMA and F16C).
+    half: Option<HalfCopy>,
+}
+
+/// Rows in IEEE half precision, with how far they are from the f32 rows.
+#[derive(Clone, Debug)]
+struct HalfCopy {
+    data: Vec<u16>,
+    /// max over rows of |row − f16(row)|₂.
+    max_error: f32,
+    /// max over rows of |row|₂ (for the rounding margin).
+    max_norm: f32,
 }
 
 impl FactorTable {
@@ -50,20 +71,33 @@ impl FactorTable {
         {
             dst[..rank].copy_from_slice(src);
         }
+        Self::from_padded(rank, rows, data)
+    }
+
+    /// A table over padded `data`, with its half-precision copy where the CPU can
+    /// read one.
+    fn from_padded(rank: usize, rows: usize, data: Vec<f32>) -> Self {
+        let avx2 = avx2_available();
+        let half = if avx2 && f16c_available() {
+            Some(HalfCopy::of(&data, padded(rank)))
+        } else {
+            None
+        };
         FactorTable {
             rank,
-            row_len,
+            row_len: padded(rank),
             rows,
             data,
-            avx2: avx2_available(),
+            avx2,
+            half,
         }
     }
 
     /// The same rows scaled to unit length (zero rows stay zero): cosine similarity
     /// becomes a dot product.
     pub fn normalized(&self) -> Self {
-        let mut out = self.clone();
-        for row in out.data.chunks_exact_mut(out.row_len) {
+        let mut data = self.data.clone();
+        for row in data.chunks_exact_mut(self.row_len) {
             let norm = row
                 .iter()
                 .map(|&v| f64::from(v) * f64::from(v))
@@ -73,7 +107,7 @@ impl FactorTable {
                 row.iter_mut().for_each(|v| *v *= scale);
             }
         }
-        out
+        Self::from_padded(self.rank, self.rows, data)
     }
 
     /// Number of rows (without padding).
@@ -112,10 +146,13 @@ impl FactorTable {
     /// enter the current top n, so an expensive test (a binary search) costs little.
     pub fn top_n(&self, query: &[f32], n: usize, skip: impl Fn(u32) -> bool) -> Vec<(u32, f32)> {
         assert_eq!(query.len(), self.row_len, "query is not padded");
-        let mut top = TopN::new(n);
         if n == 0 {
-            return top.into_sorted();
+            return Vec::new();
         }
+        if let Some(half) = &self.half {
+            return self.top_n_via_half(half, query, n, skip);
+        }
+        let mut top = TopN::new(n);
         let mut offer = |first: usize, scores: &[f32; LANES]| {
             for (lane, &s) in scores.iter().enumerate() {
                 let i = first + lane;
@@ -134,6 +171,55 @@ impl FactorTable {
         }
         portable_scan(query, &self.data, self.row_len, &mut offer);
         top.into_sorted()
+    }
+
+    /// [`FactorTable::top_n`] reading the half-precision copy, then rescoring the
+    /// items that can still be in the f32 top n (see the module docs).
+    fn top_n_via_half(
+        &self,
+        half: &HalfCopy,
+        query: &[f32],
+        n: usize,
+        skip: impl Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        let query_norm = query.iter().map(|v| v * v).sum::<f32>().sqrt();
+        // Twice the f16 error bound, plus a margin for f32 rounding in both passes.
+        let margin = 2.0 * query_norm * half.max_error
+            + 4.0 * self.row_len as f32 * f32::EPSILON * query_norm * half.max_norm
+            + f32::MIN_POSITIVE;
+        let mut approx = TopN::new(n);
+        let mut pool: Vec<(u32, f32)> = Vec::with_capacity(4 * n);
+        let mut offer = |first: usize, scores: &[f32; LANES]| {
+            for (lane, &s) in scores.iter().enumerate() {
+                let i = first + lane;
+                if i < self.rows && s >= approx.threshold() - margin && !skip(i as u32) {
+                    pool.push((i as u32, s));
+                    if approx.admits(s) {
+                        approx.push(i as u32, s);
+                    }
+                }
+            }
+        };
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a half copy exists only when the CPU reported AVX2, FMA and F16C
+        // (`from_padded`); it holds whole blocks of LANES rows of `row_len` values,
+        // and `query` has `row_len` floats (asserted by the caller).
+        unsafe {
+            x86::scan_half(query, &half.data, self.row_len, &mut offer)
+        };
+        // The pool was filled against a rising threshold: cut it at the final one,
+        // rescore in f32, and keep the best n.
+        let line = approx.threshold() - margin;
+        let mut exact = TopN::new(n);
+        for (i, approx_score) in pool {
+            if approx_score >= line {
+                let s = self.dot(query, self.row(i as usize));
+                if exact.admits_any_order(i, s) {
+                    exact.push(i, s);
+                }
+            }
+        }
+        exact.into_sorted()
     }
 
     /// The `n` best of `candidates` (row indices, any order, duplicates and indices
@@ -163,9 +249,20 @@ impl FactorTable {
         top.into_sorted()
     }
 
-    /// `a · b` for two padded rows.
+    /// `a · b` for two padded rows, to the bit the score a scan gives the row
+    /// (same lanes, same fused multiply-adds, same reduction order), so rescored and
+    /// candidate lists rank exactly as a full scan would.
     pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        debug_assert_eq!(a.len(), b.len());
+        assert!(
+            a.len() == self.row_len && b.len() == self.row_len,
+            "rows are not padded"
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is true only when the CPU reported AVX2 and FMA; both
+            // rows have row_len floats, a multiple of LANES (asserted above).
+            return unsafe { x86::dot(a, b) };
+        }
         a.iter().zip(b).map(|(x, y)| x * y).sum()
     }
 }
@@ -179,6 +276,54 @@ fn avx2_available() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// True when the CPU converts half precision (F16C).
+fn f16c_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl HalfCopy {
+    /// Convert padded f32 rows (needs F16C: checked by the caller).
+    fn of(data: &[f32], row_len: usize) -> Self {
+        let mut half = vec![0u16; data.len()];
+        let mut back = vec![0f32; LANES];
+        let (mut max_error, mut max_norm) = (0f32, 0f32);
+        for (src, dst) in data
+            .chunks_exact(row_len)
+            .zip(half.chunks_exact_mut(row_len))
+        {
+            let mut error = 0f32;
+            for (s8, d8) in src.chunks_exact(LANES).zip(dst.chunks_exact_mut(LANES)) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: called only when the CPU has F16C (`from_padded`); both
+                // chunks hold exactly LANES values.
+                unsafe {
+                    x86::to_half(s8, d8, &mut back)
+                };
+                error += s8
+                    .iter()
+                    .zip(&back)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>();
+            }
+            max_error = max_error.max(error.sqrt());
+            max_norm = max_norm.max(src.iter().map(|v| v * v).sum::<f32>().sqrt());
+        }
+        // The f32 sums above round too: round the bound up a little.
+        HalfCopy {
+            data: half,
+            max_error: max_error * (1.0 + 1e-4),
+            max_norm,
+        }
     }
 }
 
@@ -240,6 +385,82 @@ mod x86 {
         }
     }
 
+    /// One row's score exactly as [`scan`] computes it.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a.len() == b.len()`, a multiple of LANES.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANES));
+        let mut acc = _mm256_setzero_ps();
+        for j in (0..a.len()).step_by(LANES) {
+            // SAFETY: j + LANES <= len for both slices.
+            unsafe {
+                acc = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(a.as_ptr().add(j)),
+                    _mm256_loadu_ps(b.as_ptr().add(j)),
+                    acc,
+                );
+            }
+        }
+        let mut l = [0f32; LANES];
+        // SAFETY: `l` holds one vector.
+        unsafe { _mm256_storeu_ps(l.as_mut_ptr(), acc) };
+        // `reduce8`'s order for one vector: pairs, then pairs of pairs, then halves.
+        ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+    }
+
+    /// [`scan`] over half-precision rows, widened to f32 as they are loaded.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; the shapes as for [`scan`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn scan_half(
+        query: &[f32],
+        data: &[u16],
+        row_len: usize,
+        offer: &mut impl FnMut(usize, &[f32; LANES]),
+    ) {
+        debug_assert!(row_len.is_multiple_of(LANES) && query.len() == row_len);
+        debug_assert!(data.len().is_multiple_of(row_len * LANES));
+        let q = query.as_ptr();
+        let mut scores = [0f32; LANES];
+        for (block, rows) in data.chunks_exact(row_len * LANES).enumerate() {
+            let r = rows.as_ptr();
+            let mut acc = [_mm256_setzero_ps(); LANES];
+            for j in (0..row_len).step_by(LANES) {
+                // SAFETY: as in `scan`; each load reads 8 u16 (16 bytes) of one row.
+                unsafe {
+                    let x = _mm256_loadu_ps(q.add(j));
+                    for (item, a) in acc.iter_mut().enumerate() {
+                        let h = _mm_loadu_si128(r.add(item * row_len + j) as *const __m128i);
+                        *a = _mm256_fmadd_ps(x, _mm256_cvtph_ps(h), *a);
+                    }
+                }
+            }
+            let sums = reduce8(&acc);
+            // SAFETY: `scores` holds exactly one vector of LANES floats.
+            unsafe { _mm256_storeu_ps(scores.as_mut_ptr(), sums) };
+            offer(block * LANES, &scores);
+        }
+    }
+
+    /// Eight floats to half precision (round to nearest) into `half`, and back
+    /// into `back`, to measure the error.
+    ///
+    /// # Safety
+    /// The CPU must support F16C; all three slices hold LANES values.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn to_half(src: &[f32], half: &mut [u16], back: &mut [f32]) {
+        debug_assert!(src.len() == LANES && half.len() == LANES && back.len() == LANES);
+        // SAFETY: each pointer addresses LANES values (checked above).
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr()));
+            _mm_storeu_si128(half.as_mut_ptr() as *mut __m128i, h);
+            _mm256_storeu_ps(back.as_mut_ptr(), _mm256_cvtph_ps(h));
+        }
+    }
+
     /// The horizontal sums of eight vectors, as one vector (lane i = sum of acc[i]).
     #[target_feature(enable = "avx2,fma")]
     fn reduce8(acc: &[__m256; LANES]) -> __m256 {
@@ -284,6 +505,25 @@ impl TopN {
     #[inline(always)]
     pub fn admits(&self, score: f32) -> bool {
         self.kept.len() < self.n || self.kept.last().is_some_and(|w| score > w.1)
+    }
+
+    /// The worst kept score when full (what a new entry must beat), else −∞.
+    #[inline(always)]
+    pub fn threshold(&self) -> f32 {
+        match self.kept.last() {
+            Some(w) if self.kept.len() == self.n => w.1,
+            _ => f32::NEG_INFINITY,
+        }
+    }
+
+    /// Whether an entry offered out of index order could enter.
+    #[inline(always)]
+    pub fn admits_any_order(&self, index: u32, score: f32) -> bool {
+        self.kept.len() < self.n
+            || self
+                .kept
+                .last()
+                .is_some_and(|w| rank_order(&(index, score), w) == Ordering::Less)
     }
 
     /// Insert an entry that [`TopN::admits`] (any index order is kept correct).
@@ -338,9 +578,14 @@ mod tests {
         all
     }
 
-    fn check_against_reference(rank: usize, factors: &[f32], x: &[f32], n: usize, avx2: bool) {
+    /// `kernel`: 0 portable f32, 1 AVX2 f32, 2 the half-precision pass (where the CPU
+    /// has them; else the next one down).
+    fn check_against_reference(rank: usize, factors: &[f32], x: &[f32], n: usize, kernel: u8) {
         let mut table = FactorTable::new(rank, factors);
-        table.avx2 = avx2 && avx2_available();
+        table.avx2 = kernel >= 1 && avx2_available();
+        if kernel < 2 {
+            table.half = None;
+        }
         let skip = |i: u32| i % 7 == 3;
         let got = table.top_n(&table.query(x), n, skip);
         let want = reference(rank, factors, x, n, skip);
@@ -369,8 +614,48 @@ mod tests {
             let mut rng = alsflow_core::rng::Xoshiro256::new(seed, 0);
             let factors: Vec<f32> = (0..rows * rank).map(|_| rng.next_f32() - 0.5).collect();
             let x: Vec<f32> = (0..rank).map(|_| rng.next_f32() - 0.5).collect();
-            check_against_reference(rank, &factors, &x, n, true);
-            check_against_reference(rank, &factors, &x, n, false);
+            for kernel in 0..3 {
+                check_against_reference(rank, &factors, &x, n, kernel);
+            }
+        }
+    }
+
+    #[test]
+    fn the_half_precision_pass_gives_the_f32_list_even_among_near_ties() {
+        if !(avx2_available() && f16c_available()) {
+            eprintln!("skipped: this CPU has no F16C, so tables have no half copy");
+            return;
+        }
+        let mut rng = alsflow_core::rng::Xoshiro256::new(7, 0);
+        let rank = 64;
+        // Groups of rows equal in f16 but ordered in f32 (perturbed by 1e-6).
+        let mut factors = Vec::new();
+        for _ in 0..300 {
+            let base: Vec<f32> = (0..rank).map(|_| rng.next_f32() - 0.5).collect();
+            for copy in 0..7 {
+                factors.extend(
+                    base.iter()
+                        .map(|v| v + copy as f32 * 1e-6 * (rng.next_f32() - 0.5)),
+                );
+            }
+        }
+        let with_half = FactorTable::new(rank, &factors);
+        assert!(with_half.half.is_some());
+        let mut f32_only = with_half.clone();
+        f32_only.half = None;
+        for probe in 0..40 {
+            let q = with_half.row(probe * 13).to_vec();
+            for n in [1, 10, 50] {
+                let skip = |i: u32| i % 11 == 4;
+                let a = with_half.top_n(&q, n, skip);
+                let b = f32_only.top_n(&q, n, skip);
+                let (ai, bi): (Vec<u32>, Vec<u32>) = (
+                    a.iter().map(|p| p.0).collect(),
+                    b.iter().map(|p| p.0).collect(),
+                );
+                assert_eq!(ai, bi, "probe {probe}, n {n}");
+                assert_eq!(a, b);
+            }
         }
     }
 
