@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve report report-check clean-store
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-compare  ALS speed against the Python 'implicit' library (installs it in a virtualenv)"
 	@echo "make bench-grid-compare  the ml-100k 192-point grid against 'implicit' (sampled and extrapolated)"
 	@echo "make bench-search   tune.search grid / halving / extend on ml-100k and msd (whole runs, fresh stores)"
+	@echo "make bench-serve    alsflow serve under load (wrk, loopback) beside implicit's in-process recommend"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
 
@@ -66,6 +67,9 @@ bench-grid-compare:
 
 bench-search:
 	bash benches/search.sh
+
+bench-serve:
+	bash benches/serve_bench.sh
 
 report: build
 	$(BIN) report --out report

@@ -49,8 +49,19 @@ fn absolute_store_dir(cli: &Cli) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
+/// The store directory, absolute, for commands that open the store themselves
+/// (`serve`).
+pub fn store_dir_absolute(cli: &Cli) -> PathBuf {
+    absolute_store_dir(cli)
+}
+
 fn lock_timeout(cli: &Cli) -> Duration {
     Duration::from_secs_f64(cli.lock_timeout)
+}
+
+/// `--lock-timeout` as a duration.
+pub fn lock_timeout_of(cli: &Cli) -> Duration {
+    lock_timeout(cli)
 }
 
 /// Load `--config` with the given `--set` overrides.

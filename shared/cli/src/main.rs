@@ -73,6 +73,8 @@ pub enum Command {
     Runs(commands::runs::RunsArgs),
     /// What differs between two runs (params, artifacts, metric deltas).
     Diff(commands::diff::DiffArgs),
+    /// Serve recommendations over HTTP from the latest models, with hot reload.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// `--lock-timeout`: a finite number of seconds, at most a day.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
         Command::Init(a) => commands::init::exec(&cli, a),
         Command::Runs(a) => commands::runs::exec(&cli, a),
         Command::Diff(a) => commands::diff::exec(&cli, a),
+        Command::Serve(a) => commands::serve::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -256,8 +256,13 @@ impl ViewArgs {
 #[derive(clap::Args, Debug)]
 pub struct RecommendArgs {
     /// The user's raw id (as in the source data).
-    #[arg(long, value_name = "RAW_ID", required_unless_present = "all")]
+    #[arg(long, value_name = "RAW_ID", required_unless_present_any = ["all", "history"])]
     pub user: Option<String>,
+    /// Fold in a history the model has not seen (FILE, or - for stdin): the user's
+    /// factors are solved against the latest model; with --user, on top of that
+    /// user's training history. JSON (`[{"item": ID, "value": V}]`) or lines `ITEM[,VALUE]`.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "all")]
+    pub history: Option<String>,
     /// Recommendations for every user, written to `--out FILE.parquet`.
     #[arg(long, requires = "out", conflicts_with = "user")]
     pub all: bool,
@@ -271,6 +276,9 @@ pub struct RecommendArgs {
 
 /// Show a user's history and recommendations, or write everyone's to Parquet.
 pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    if let Some(history) = &args.history {
+        return super::history::recommend_history(cli, args, history);
+    }
     let store = open_store_read_only(cli)?;
     let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
