@@ -61,6 +61,7 @@ mod matrix;
 mod model;
 pub mod params;
 mod recommend;
+pub mod scoring;
 
 pub use error::{AlsError, FoldInError, SolveError};
 pub use fit::{fit, fit_with};
