@@ -309,6 +309,19 @@ pub fn evaluate_scorer<F>(set: &EvalSet, k: usize, score: F) -> Result<Metrics, 
 where
     F: Fn(u32, &mut [f64]) + Sync,
 {
+    evaluate_scorer_with_progress(set, k, score, &|_| {})
+}
+
+/// [`evaluate_scorer`], calling `progress(users)` as each block of users is done.
+pub fn evaluate_scorer_with_progress<F>(
+    set: &EvalSet,
+    k: usize,
+    score: F,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Metrics, MetricsError>
+where
+    F: Fn(u32, &mut [f64]) + Sync,
+{
     if k == 0 {
         return Err(MetricsError::ZeroK);
     }
@@ -321,7 +334,8 @@ where
         .map(|block| {
             let mut full = vec![0f64; ni];
             let mut row = vec![0f64; nc];
-            block
+            let mut scratch = vec![0f64; nc];
+            let out = block
                 .iter()
                 .map(|&u| {
                     score(u, &mut full);
@@ -331,12 +345,14 @@ where
                     let tests: Vec<f64> = test_positions(set, u).map(|p| row[p as usize]).collect();
                     let train = train_positions(set, u);
                     let mut ranker = Ranker::<f64>::new(&tests, 0.0, k);
-                    let mut scratch = row.clone();
+                    scratch.copy_from_slice(&row);
                     ranker.consume(&mut scratch, 0, &train);
                     let ranked = ranker.finish(&train, nc, |p| row[p as usize]);
                     user_metrics(set, u, k, &ranked)
                 })
-                .collect()
+                .collect();
+            progress(block.len());
+            out
         })
         .collect();
     Ok(combine(set, k, per_block))

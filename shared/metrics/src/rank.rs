@@ -401,3 +401,58 @@ impl Ranked {
         self.counts[i]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Approximate scores off by up to `eps` (adversarially: ties and near-ties
+        /// everywhere, on a grid finer than `eps`), fed in tiles: the counts and the
+        /// top k are those of the exact scores.
+        #[test]
+        fn noisy_scores_rank_like_exact_ones(
+            n in 2usize..300, grid in 1u32..40, eps_steps in 0u32..4, k in 1usize..15,
+            tile in 1usize..70, seed in 0u64..100_000,
+        ) {
+            let mut rng = alsflow_core::rng::Xoshiro256::new(seed, 9);
+            let step = 0.01f64;
+            let eps = eps_steps as f64 * step;
+            let exact: Vec<f64> = (0..n).map(|_| rng.below(grid as u64) as f64 * step - 0.1).collect();
+            let noisy: Vec<f32> = exact
+                .iter()
+                .map(|&e| {
+                    let v = (e + (rng.next_f64() * 2.0 - 1.0) * eps) as f32;
+                    // Stay within eps after rounding to f32.
+                    if (v as f64 - e).abs() > eps { e as f32 } else { v }
+                })
+                .collect();
+            let train: Vec<u32> = (0..n as u32).filter(|_| rng.below(4) == 0).collect();
+            let tests: Vec<u32> = (0..n as u32).filter(|p| train.binary_search(p).is_err() && rng.below(3) == 0).collect();
+            prop_assume!(!tests.is_empty());
+            let test_scores: Vec<f64> = tests.iter().map(|&p| exact[p as usize]).collect();
+            let mut ranker = Ranker::<f32>::new(&test_scores, eps, k);
+            let mut scores = noisy.clone();
+            for first in (0..n).step_by(tile) {
+                let end = (first + tile).min(n);
+                ranker.consume(&mut scores[first..end], first, &train);
+            }
+            let ranked = ranker.finish(&train, n, |p| exact[p as usize]);
+            let cand: Vec<usize> = (0..n).filter(|&p| train.binary_search(&(p as u32)).is_err()).collect();
+            prop_assert_eq!(ranked.n_cand, cand.len() as u64);
+            for &s in &test_scores {
+                let c = ranked.counts_of(s);
+                let count = |f: &dyn Fn(f64) -> bool| cand.iter().filter(|&&p| f(exact[p])).count() as u64;
+                prop_assert_eq!(c.greater, count(&|e| e > s));
+                prop_assert_eq!(c.less, count(&|e| e < s));
+                prop_assert_eq!(c.equal, count(&|e| e == s));
+            }
+            let mut want: Vec<(f64, u32)> = cand.iter().map(|&p| (exact[p], p as u32)).collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            want.truncate(k);
+            prop_assert_eq!(ranked.top, want);
+        }
+    }
+}

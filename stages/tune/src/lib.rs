@@ -64,6 +64,10 @@ pub struct Params {
     /// (point group, fold) jobs run at once; 0 = auto (all cores, one thread per
     /// fit, when a fold has fewer than [`PARALLEL_JOBS_MAX_NNZ`] interactions).
     pub parallel_points: usize,
+    /// Validate each fit on a seeded sample of this many users of the fold (seed:
+    /// the `[train]` seed) instead of all of them; absent: every user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_users: Option<usize>,
     /// The `[train]` params the grid points are merged over (set by the runner).
     #[serde(skip_deserializing, default)]
     pub base: AlsParams,
@@ -78,6 +82,7 @@ impl Default for Params {
             k: 10,
             grid: grid::default_grid(),
             parallel_points: 0,
+            validation_users: None,
             base: AlsParams::default(),
         }
     }
@@ -210,7 +215,12 @@ struct FoldData {
     eval: EvalSet,
 }
 
-fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, StageError> {
+fn build_fold(
+    folds: &Interactions,
+    fold: u8,
+    label: &str,
+    params: &Params,
+) -> Result<FoldData, StageError> {
     let bad = |message: String| StageError::BadInput {
         source_name: label.to_string(),
         line: None,
@@ -241,19 +251,28 @@ fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, S
         &valid.value,
     )
     .map_err(|e| bad(format!("fold {fold} validation part: {e}")))?;
-    let eval = EvalSet::new(train, test)
+    let mut eval = EvalSet::new(train, test)
         .map_err(|e| bad(format!("fold {fold}: {e} (is the 'cold' column right?)")))?;
+    if let Some(n) = params.validation_users {
+        eval.sample_users(n, params.base.seed);
+    }
     Ok(FoldData { matrix, eval })
 }
 
 fn memo_key(
     point: &AlsParams,
     fold: u8,
-    k: usize,
+    params: &Params,
     folds_id: ArtifactId,
 ) -> Result<Vec<u8>, StageError> {
+    // A sampled validation is another result; exact keys stay as they were.
+    let sample = params
+        .validation_users
+        .map(|n| format!("\0users={n}"))
+        .unwrap_or_default();
     Ok(format!(
-        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
+        "tune/v2\0folds={folds_id}\0fold={fold}\0k={}{sample}\0{}",
+        params.k,
         canonical_params(point)?
     )
     .into_bytes())
@@ -279,6 +298,12 @@ pub fn run_grid(
         return Err(StageError::BadParam {
             param: "tune.k".into(),
             message: "must be at least 1".into(),
+        });
+    }
+    if params.validation_users == Some(0) {
+        return Err(StageError::BadParam {
+            param: "tune.validation_users".into(),
+            message: "must be at least 1 (leave it out to validate on every user)".into(),
         });
     }
     let probe = Metrics {
@@ -328,7 +353,7 @@ pub fn run_grid(
         for fold in 0..n_folds as u8 {
             let mut missing = Vec::new();
             for &p in &group.points {
-                let key = memo_key(&points[p].params, fold, params.k, folds_id)?;
+                let key = memo_key(&points[p].params, fold, params, folds_id)?;
                 match ctx
                     .memo_get(&key)
                     .and_then(|v| codec::decode::<Metrics>("tune memo", &v).ok())
@@ -359,7 +384,7 @@ pub fn run_grid(
         needed.dedup();
         let fold_data: BTreeMap<u8, FoldData> = needed
             .iter()
-            .map(|&f| build_fold(folds, f, folds_label).map(|d| (f, d)))
+            .map(|&f| build_fold(folds, f, folds_label, params).map(|d| (f, d)))
             .collect::<Result<_, _>>()?;
         let max_nnz = fold_data
             .values()
@@ -426,7 +451,7 @@ pub fn run_grid(
                 });
             }
             for (point, fold, m) in &got {
-                let key = memo_key(&points[*point].params, *fold, params.k, folds_id)?;
+                let key = memo_key(&points[*point].params, *fold, params, folds_id)?;
                 ctx.memo_put(&key, &codec::encode("tune memo", m)?);
             }
             if let Ok(mut s) = fit_seconds.lock() {

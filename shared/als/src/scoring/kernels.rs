@@ -82,7 +82,7 @@ pub(crate) fn tile(
     cols: usize,
 ) {
     assert!(a.len() >= rank * USER_GROUP && b.len() >= rank * ITEM_PANEL);
-    assert!(rows >= 1 && rows <= USER_GROUP && cols >= 1 && cols <= ITEM_PANEL);
+    assert!((1..=USER_GROUP).contains(&rows) && (1..=ITEM_PANEL).contains(&cols));
     assert!(c.len() >= (rows - 1) * ldc + cols);
     if rows == USER_GROUP && cols == ITEM_PANEL {
         full_tile(isa, rank, a, b, c, ldc);

@@ -41,7 +41,7 @@ pub struct PackedItems {
 impl PackedItems {
     /// Pack every row of `factors` (row-major, `rank` values per item).
     pub fn new(factors: &[f32], rank: usize) -> Self {
-        let n = if rank == 0 { 0 } else { factors.len() / rank };
+        let n = factors.len().checked_div(rank).unwrap_or(0);
         Self::pack(factors, rank, n, |i| i)
     }
 
