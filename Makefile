@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store bench-eval
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench          Rust benchmarks (criterion and harness-less benches)"
 	@echo "make bench-compare  ALS speed against the Python 'implicit' library (installs it in a virtualenv)"
 	@echo "make bench-grid-compare  the ml-100k 192-point grid against 'implicit' (sampled and extrapolated)"
+	@echo "make bench-eval     evaluation at scale (exact, sampled, recommend --all) against 'implicit' on the ML-20M-shaped file"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
 
@@ -62,6 +63,9 @@ bench-compare:
 
 bench-grid-compare:
 	bash benches/grid_compare.sh
+
+bench-eval:
+	bash benches/eval_compare.sh
 
 report: build
 	$(BIN) report --out report
