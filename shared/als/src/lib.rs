@@ -61,6 +61,7 @@ mod matrix;
 mod model;
 pub mod params;
 mod recommend;
+pub mod scoring;
 
 pub use error::{AlsError, FoldInError, SolveError};
 pub use fit::{fit, fit_with};
@@ -68,4 +69,6 @@ pub use fold_in::FoldIn;
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;
 pub use params::{AlsParams, Confidence, RegScaling, Solver};
-pub use recommend::{recommend, recommend_all, recommend_factors, score_pairs, similar_items};
+pub use recommend::{
+    recommend, recommend_all, recommend_all_with, recommend_factors, score_pairs, similar_items,
+};

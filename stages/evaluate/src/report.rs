@@ -282,11 +282,25 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
     }
 
     // Metrics.
-    h.push_str("<h2>Test metrics</h2>\n<table>\n<tr><th class=\"t\">system</th>");
+    h.push_str("<h2>Test metrics</h2>\n");
+    if let Some(from) = r.eval.set.sampled_from() {
+        let _ = writeln!(
+            h,
+            "<p class=\"sampled\"><b>Sampled:</b> every metric is over a seeded sample of {} of the {from} users with test rows (<code>evaluate.users = {}</code>, seed {}), not over all of them.</p>",
+            r.eval.set.evaluated_users().len(),
+            r.params.users.unwrap_or(0),
+            r.params.seed
+        );
+    }
+    h.push_str("<table>\n<tr><th class=\"t\">system</th>");
     for (name, _) in r.eval.systems[0].1.named() {
         let _ = write!(h, "<th>{}</th>", escape(&name));
     }
-    h.push_str("<th>users</th></tr>\n");
+    h.push_str(if r.eval.set.sampled_from().is_some() {
+        "<th>users (sampled)</th></tr>\n"
+    } else {
+        "<th>users</th></tr>\n"
+    });
     for (sys, m) in &r.eval.systems {
         let _ = write!(h, "<tr><td class=\"t\">{}</td>", escape(sys));
         for (_, v) in m.named() {

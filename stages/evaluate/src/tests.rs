@@ -396,3 +396,66 @@ fn the_tuning_section_shows_the_search_its_warnings_and_plots_that_fit_the_page(
         .to_string();
     assert!(e.starts_with("tune.search"), "{e}");
 }
+
+#[test]
+fn sampled_users_are_said_in_the_table_json_and_report() {
+    let w = world();
+    let params = Params {
+        users: Some(10),
+        ..Params::default()
+    };
+    let out = Evaluate::run(&params, &inputs(&w, false), &LocalContext::new("planted")).unwrap();
+    let j = metrics_json(artifact(&out, "metrics")).unwrap();
+    let exact = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    let je = metrics_json(artifact(&exact, "metrics")).unwrap();
+    for sys in SYSTEMS {
+        assert_eq!(j[sys]["sampled_users"], 10, "{j}");
+        assert_eq!(j[sys]["users_evaluated"], 10);
+        assert_eq!(j[sys]["sampled_from"], je[sys]["users_evaluated"]);
+        // Exact metrics carry no sample fields.
+        assert!(je[sys].get("sampled_users").is_none(), "{je}");
+    }
+    let html = String::from_utf8(artifact(&out, "report").to_vec()).unwrap();
+    assert!(html.contains("Sampled:") && html.contains("evaluate.users = 10"));
+    let html = String::from_utf8(artifact(&exact, "report").to_vec()).unwrap();
+    assert!(!html.contains("Sampled:"));
+    // Zero users is a parameter error naming the key.
+    let err = Evaluate::run(
+        &Params {
+            users: Some(0),
+            ..Params::default()
+        },
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("evaluate.users"), "{err}");
+}
+
+#[test]
+fn streamed_recommendations_equal_the_in_memory_table() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recs.parquet");
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rows = write_recommend_all(&w.model, &w.train, &w.users, &w.items, 5, &path, &|n| {
+        done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(done.into_inner(), w.users.len());
+    let streamed = std::fs::read(&path).unwrap();
+    let whole = recommend_all_parquet(&w.model, &w.train, &w.users, &w.items, 5).unwrap();
+    let (a, meta_a) = alsflow_core::table::read_batch(&streamed).unwrap();
+    let (b, meta_b) = alsflow_core::table::read_batch(&whole).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(meta_a, meta_b);
+    assert_eq!(rows, a.num_rows() as u64);
+    // No temp file is left beside the output.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}

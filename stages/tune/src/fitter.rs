@@ -76,7 +76,13 @@ struct FoldData {
     eval: EvalSet,
 }
 
-fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, StageError> {
+/// `sample`: validate on a seeded sample of (this many users, seed) instead of all.
+fn build_fold(
+    folds: &Interactions,
+    fold: u8,
+    label: &str,
+    sample: Option<(usize, u64)>,
+) -> Result<FoldData, StageError> {
     let bad = |message: String| StageError::BadInput {
         source_name: label.to_string(),
         line: None,
@@ -107,8 +113,11 @@ fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, S
         &valid.value,
     )
     .map_err(|e| bad(format!("fold {fold} validation part: {e}")))?;
-    let eval = EvalSet::new(train, test)
+    let mut eval = EvalSet::new(train, test)
         .map_err(|e| bad(format!("fold {fold}: {e} (is the 'cold' column right?)")))?;
+    if let Some((n, seed)) = sample {
+        eval.sample_users(n, seed);
+    }
     Ok(FoldData { matrix, eval })
 }
 
@@ -128,6 +137,7 @@ pub struct LocalFitter<'a> {
     k: usize,
     parallel_points: usize,
     threads: usize,
+    validation_sample: Option<(usize, u64)>,
     ctx: &'a dyn StageContext,
     built: Mutex<BTreeMap<u8, Arc<FoldData>>>,
     times: Mutex<FitTimes>,
@@ -151,10 +161,18 @@ impl<'a> LocalFitter<'a> {
             k,
             parallel_points,
             threads,
+            validation_sample: None,
             ctx,
             built: Mutex::new(BTreeMap::new()),
             times: Mutex::new(FitTimes::default()),
         }
+    }
+
+    /// Validate each fit on a seeded sample of `users` users of the fold
+    /// (`tune.validation_users`; the seed is the `[train]` seed) instead of all.
+    pub fn with_validation_sample(mut self, users: Option<usize>, seed: u64) -> Self {
+        self.validation_sample = users.map(|n| (n, seed));
+        self
     }
 
     /// Seconds spent so far (summed over jobs, and of that in validation).
@@ -174,7 +192,7 @@ impl<'a> LocalFitter<'a> {
         if let Some(d) = built.get(&fold) {
             return Ok(d.clone());
         }
-        let d = Arc::new(build_fold(self.folds, fold, self.folds_label)?);
+        let d = Arc::new(build_fold(self.folds, fold, self.folds_label, self.validation_sample)?);
         built.insert(fold, d.clone());
         Ok(d)
     }

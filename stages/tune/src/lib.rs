@@ -119,6 +119,10 @@ pub struct Params {
     /// (point group, fold) jobs run at once; 0 = auto (all cores, one thread per
     /// fit, when a fold has fewer than [`PARALLEL_JOBS_MAX_NNZ`] interactions).
     pub parallel_points: usize,
+    /// Validate each fit on a seeded sample of this many users of the fold (seed:
+    /// the `[train]` seed) instead of all of them; absent: every user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_users: Option<usize>,
     /// The `[train]` params the grid points are merged over (set by the runner).
     #[serde(skip_deserializing, default)]
     pub base: AlsParams,
@@ -139,6 +143,7 @@ impl Default for Params {
             eta: 3,
             min_folds: 1,
             parallel_points: 0,
+            validation_users: None,
             base: AlsParams::default(),
         }
     }

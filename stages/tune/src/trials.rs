@@ -24,10 +24,15 @@ pub fn memo_key(
     point: &AlsParams,
     fold: u8,
     k: usize,
+    validation_users: Option<usize>,
     folds_id: ArtifactId,
 ) -> Result<Vec<u8>, StageError> {
+    // A sampled validation is another result; exact keys stay as they were.
+    let sample = validation_users
+        .map(|n| format!("\0users={n}"))
+        .unwrap_or_default();
     Ok(format!(
-        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
+        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}{sample}\0{}",
         canonical_params(point)?
     )
     .into_bytes())
@@ -41,6 +46,8 @@ pub struct TrialsSetup<'a> {
     pub n_folds: usize,
     /// Cut-off of the @k metrics.
     pub k: usize,
+    /// `tune.validation_users` (part of the memo key when set).
+    pub validation_users: Option<usize>,
     /// The folds artifact (part of every memo key).
     pub folds_id: ArtifactId,
     /// The selection metric.
@@ -246,6 +253,7 @@ impl<'a> Trials<'a> {
             &self.points[point].params,
             fold,
             self.setup.k,
+            self.setup.validation_users,
             self.setup.folds_id,
         )
     }

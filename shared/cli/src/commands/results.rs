@@ -3,7 +3,7 @@
 //! stage (the runner updates it on every run, cached or not) and call the
 //! evaluate crate's library functions.
 
-use crate::common::{open_store_read_only, write_file_atomically};
+use crate::common::open_store_read_only;
 use crate::Cli;
 use alsflow_als::AlsModel;
 use alsflow_core::table::{IdMap, Interactions};
@@ -287,19 +287,25 @@ pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
             .out
             .as_ref()
             .ok_or_else(|| anyhow!("--all needs --out FILE.parquet"))?;
-        let bytes = alsflow_evaluate::recommend_all_parquet(
+        let started = std::time::Instant::now();
+        let progress = UserProgress::new("recommend --all", t.model.n_users as u64);
+        let rows = alsflow_evaluate::write_recommend_all(
             &t.model,
             &t.train,
             &t.users,
             &t.items,
             args.view.n,
-        )?;
-        write_file_atomically(out, &bytes)?;
+            out,
+            &|n| progress.inc(n as u64),
+        )
+        .with_context(|| format!("dataset '{dataset}'"))?;
+        progress.finish();
         eprintln!(
-            "wrote {} ({} users × {} recommendations)",
+            "wrote {} ({} users × up to {} recommendations: {rows} rows) in {:.1} s",
             out.display(),
             t.users.len(),
-            args.view.n
+            args.view.n,
+            started.elapsed().as_secs_f64()
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -334,4 +340,55 @@ pub fn similar(cli: &Cli, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("dataset '{dataset}'"))?;
     args.view.print(&sim)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress of a long command over users: a bar on a terminal, else a line on
+/// stderr every tenth of the work.
+struct UserProgress {
+    bar: Option<indicatif::ProgressBar>,
+    label: &'static str,
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl UserProgress {
+    fn new(label: &'static str, total: u64) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix} {bar:30} {pos}/{len} users [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(label);
+            bar
+        });
+        UserProgress {
+            bar,
+            label,
+            total,
+            done: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        let before = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let after = before + n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None => {
+                let tenth = |v: u64| v * 10 / self.total.max(1);
+                if tenth(after) > tenth(before) {
+                    eprintln!("{}: {after}/{} users", self.label, self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -143,6 +143,12 @@ fn validate(params: &Params) -> Result<Ranges, StageError> {
             ),
         ));
     }
+    if params.validation_users == Some(0) {
+        return Err(bad_param(
+            "tune.validation_users",
+            "must be at least 1 (leave it out to validate on every user)",
+        ));
+    }
     if params.min_folds == 0 {
         return Err(bad_param("tune.min_folds", "must be at least 1"));
     }
@@ -196,12 +202,14 @@ pub fn run_search(
         params.parallel_points,
         params.base.threads,
         ctx,
-    );
+    )
+    .with_validation_sample(params.validation_users, params.base.seed);
     let mut trials = Trials::new(
         TrialsSetup {
             base: &params.base,
             n_folds,
             k: params.k,
+            validation_users: params.validation_users,
             folds_id,
             metric: &params.metric,
             minimize: params.direction() == Direction::Minimize,
