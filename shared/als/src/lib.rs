@@ -63,7 +63,7 @@ pub mod params;
 mod recommend;
 
 pub use error::{AlsError, FoldInError, SolveError};
-pub use fit::{fit, fit_with};
+pub use fit::{fit, fit_observing, fit_with};
 pub use fold_in::FoldIn;
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;

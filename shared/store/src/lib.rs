@@ -86,6 +86,7 @@ mod error;
 mod fsutil;
 mod locks;
 mod maintenance;
+mod mapped;
 mod objects;
 mod records;
 mod reports;
@@ -94,6 +95,7 @@ mod view;
 
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
+pub use mapped::MAP_AT_LEAST;
 pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
 pub use reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
 
