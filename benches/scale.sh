@@ -21,7 +21,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p benches/data benches/results
 
 echo "== building alsflow and the generator (release)"
-cargo build --release -q -p alsflow --example synth_tsv
+cargo build --release -q -p alsflow --bin alsflow --example synth_tsv
 
 for p in $PIPELINES; do
   case $p in

@@ -17,6 +17,8 @@ const WIDE: usize = 100 << 20;
 const CEILING: u64 = 200 << 20;
 
 /// Run `cmd` to completion; its exit code, stderr and peak RSS in bytes.
+// The child is reaped by `wait4` (which also reports its resource usage), not `wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(mut cmd: Command, stderr_to: &Path) -> (i32, String, u64) {
     cmd.stdout(Stdio::null())
         .stderr(File::create(stderr_to).expect("stderr file"));

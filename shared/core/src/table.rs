@@ -78,12 +78,13 @@ pub fn read_batch(bytes: &[u8]) -> Result<(RecordBatch, BTreeMap<String, String>
     Ok((batch, metadata))
 }
 
+/// A Parquet file's schema, record batches and key-value metadata.
+pub type Batches = (SchemaRef, Vec<RecordBatch>, BTreeMap<String, String>);
+
 /// Read a Parquet file held in `bytes` (shared, not copied) as its record batches (at
 /// most 2^20 rows each), with its schema and key-value metadata. Large tables decode
 /// batch by batch into their own columns instead of concatenating into one batch.
-pub fn read_batches(
-    bytes: Bytes,
-) -> Result<(SchemaRef, Vec<RecordBatch>, BTreeMap<String, String>), TableError> {
+pub fn read_batches(bytes: Bytes) -> Result<Batches, TableError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
     let mut metadata = BTreeMap::new();
     if let Some(kv) = builder.metadata().file_metadata().key_value_metadata() {
@@ -276,7 +277,7 @@ impl Interactions {
                 .map_err(pq)?;
         // An empty table still writes its schema (one empty batch).
         let groups: Vec<std::ops::Range<usize>> = if n == 0 {
-            vec![0..0]
+            std::iter::once(0..0).collect()
         } else {
             (0..n)
                 .step_by(ROW_GROUP_ROWS)

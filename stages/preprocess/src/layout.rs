@@ -4,7 +4,7 @@
 //! names, giving the parser its [`Layout`].
 
 use crate::fields::split_fields;
-use crate::params::{ColumnRef, Columns, Feedback, Params, SourceFormat};
+use crate::params::{ColumnRef, Columns, Duplicates, Feedback, Params, SourceFormat};
 use crate::parse::Layout;
 use crate::{bad_input, bad_param};
 use alsflow_core::StageError;
@@ -312,6 +312,7 @@ pub(crate) fn text_source<'a>(
         threshold: params.threshold,
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
+        keep_lines: params.duplicates == Some(Duplicates::Error),
     };
     Ok(TextSource {
         body,

@@ -6,7 +6,7 @@
 use crate::bad_input;
 use crate::fields::check_id;
 use crate::layout::require_value_column;
-use crate::params::{ColumnRef, Feedback, Params};
+use crate::params::{ColumnRef, Duplicates, Feedback, Params};
 use crate::parse::{self, Chunk, IdIndex, Layout, Parsed};
 use alsflow_core::StageError;
 use arrow::array::{Array, Float64Array, Int64Array, RecordBatchReader, StringArray};
@@ -92,6 +92,7 @@ pub(crate) fn read(
         threshold: params.threshold,
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
+        keep_lines: params.duplicates == Some(Duplicates::Error),
     };
     let mut rows_before = 0u64;
     for batch in reader {
@@ -122,7 +123,10 @@ pub(crate) fn read(
         let stamps = stamps
             .as_ref()
             .and_then(|v| v.as_any().downcast_ref::<Int64Array>());
-        let mut c: Chunk<'_> = Chunk::default();
+        let mut c: Chunk<'_> = Chunk {
+            keep_lines: layout.keep_lines,
+            ..Chunk::default()
+        };
         let mut um: IdIndex<'_> = HashMap::with_hasher(parse::hasher());
         let mut im: IdIndex<'_> = HashMap::with_hasher(parse::hasher());
         for r in 0..batch.num_rows() {

@@ -48,6 +48,9 @@ pub(crate) struct Layout {
     pub threshold: Option<f64>,
     pub keep_zeros: bool,
     pub on_bad_row: OnBadRow,
+    /// Record each kept row's line number: only `duplicates = "error"` names lines
+    /// after parsing, and 4 bytes a row is a tenth of a large file's parsed size.
+    pub keep_lines: bool,
 }
 
 /// Rows parsed from one chunk (ids are chunk-local until merged).
@@ -57,8 +60,9 @@ pub(crate) struct Chunk<'a> {
     pub item: Vec<u32>,
     pub value: Vec<f32>,
     pub timestamp: Vec<i64>,
-    /// 1-based line number within the chunk.
+    /// 1-based line number within the chunk (when the layout keeps lines).
     pub line: Vec<u32>,
+    pub keep_lines: bool,
     pub user_keys: Vec<Cow<'a, [u8]>>,
     pub item_keys: Vec<Cow<'a, [u8]>>,
     /// Newlines in the chunk (its line count), to number later chunks' lines.
@@ -80,7 +84,7 @@ pub(crate) struct Parsed {
     pub item: Vec<u32>,
     pub value: Vec<f32>,
     pub timestamp: Option<Vec<i64>>,
-    /// 1-based line number of each row in its file.
+    /// 1-based line number of each row in its file (empty unless the layout keeps lines).
     pub line: Vec<u32>,
     /// Per row: 0 = training file, 1 = test file.
     pub partition: Option<Vec<u8>>,
@@ -102,7 +106,7 @@ const CHUNK_BYTES: usize = 4 << 20;
 
 /// Chunks parsed (in parallel) before they are merged and their bytes released: the
 /// resident window of the file is about `CHUNK_BYTES × BATCH_CHUNKS`.
-const BATCH_CHUNKS: usize = 16;
+const BATCH_CHUNKS: usize = 8;
 
 /// What becomes of a raw value under the feedback mode: `Ok(Some(v))` keep with
 /// value `v`, `Ok(None)` drop on purpose (with the reason), `Err` a bad value.
@@ -194,7 +198,9 @@ impl<'a> Chunk<'a> {
         if let Some(ts) = timestamp {
             self.timestamp.push(ts);
         }
-        self.line.push(line.min(u32::MAX as u64) as u32);
+        if self.keep_lines {
+            self.line.push(line.min(u32::MAX as u64) as u32);
+        }
     }
 
     /// Record a bad row: error out (returns false) or skip it.
@@ -232,7 +238,10 @@ pub(crate) fn intern<'a>(
 
 /// Parse the lines of one chunk.
 fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
-    let mut c = Chunk::default();
+    let mut c = Chunk {
+        keep_lines: layout.keep_lines,
+        ..Chunk::default()
+    };
     let mut users: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut items: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.n_fields + 1);
@@ -242,7 +251,9 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
     c.user.reserve(estimate);
     c.item.reserve(estimate);
     c.value.reserve(estimate);
-    c.line.reserve(estimate);
+    if layout.keep_lines {
+        c.line.reserve(estimate);
+    }
     if layout.timestamp.is_some() {
         c.timestamp.reserve(estimate);
     }
@@ -505,7 +516,9 @@ pub(crate) fn merge_chunks(
     into.user.reserve(n_new);
     into.item.reserve(n_new);
     into.value.reserve(n_new);
-    into.line.reserve(n_new);
+    if chunks.iter().any(|c| c.keep_lines) {
+        into.line.reserve(n_new);
+    }
     if has_timestamp {
         into.timestamp.get_or_insert_with(Vec::new).reserve(n_new);
     }
@@ -557,6 +570,7 @@ mod tests {
             threshold: None,
             keep_zeros: false,
             on_bad_row,
+            keep_lines: true,
         }
     }
 
