@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve bench-eval report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve bench-eval bench-scale report report-check clean-store
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-search   tune.search grid / halving / extend on ml-100k and msd (whole runs, fresh stores)"
 	@echo "make bench-serve    alsflow serve under load (wrk, loopback) beside implicit's in-process recommend"
 	@echo "make bench-eval     evaluation at scale (exact, sampled, recommend --all) against 'implicit' on the ML-20M-shaped file"
+	@echo "make bench-scale    the whole pipeline on ML-20M- and MSD-shaped files (generated when absent): stage times, peak RSS"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
 
@@ -74,6 +75,9 @@ bench-serve:
 
 bench-eval:
 	bash benches/eval_compare.sh
+
+bench-scale:
+	bash benches/scale.sh
 
 report: build
 	$(BIN) report --out report

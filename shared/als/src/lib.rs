@@ -64,7 +64,7 @@ mod recommend;
 pub mod scoring;
 
 pub use error::{AlsError, FoldInError, SolveError};
-pub use fit::{fit, fit_with};
+pub use fit::{fit, fit_observing, fit_with};
 pub use fold_in::FoldIn;
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;

@@ -94,6 +94,7 @@ mod error;
 mod fsutil;
 mod locks;
 mod maintenance;
+mod mapped;
 mod objects;
 mod pipeline_runs;
 mod records;
@@ -106,6 +107,7 @@ mod view;
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
 pub use maintenance::{GcOptions, MemoScopeFn};
+pub use mapped::MAP_AT_LEAST;
 pub use pipeline_runs::{PipelineRun, PipelineRunId, StageOutcome, StageUse};
 pub use records::{ArtifactRecord, RunRecord, SourceInfo, SourceOrigin, StageKey};
 pub use reports::{

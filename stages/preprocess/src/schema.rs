@@ -105,8 +105,8 @@ pub(crate) fn check_row(
 }
 
 /// After merging repeated pairs: a merged value beyond [`MAX_VALUE`] (a `duplicates =
-/// "sum"` that grew too large, up to infinity) is an error naming the pair's first row,
-/// which holds the merged value. `labels` name the training and test files.
+/// "sum"` that grew too large, up to infinity) is an error naming the file and the
+/// pair (and the pair's first line when lines are kept). `labels` name the training and test files.
 pub(crate) fn check_merged_values(p: &Parsed, labels: &[String]) -> Result<(), StageError> {
     let Some(r) = p
         .value
@@ -123,14 +123,16 @@ pub(crate) fn check_merged_values(p: &Parsed, labels: &[String]) -> Result<(), S
         .map_or("input", String::as_str);
     Err(bad_input(
         file,
-        Some(u64::from(p.line[r])),
+        // Line numbers are kept only when `duplicates = "error"`; otherwise the pair
+        // names the rows.
+        p.line.get(r).map(|&l| u64::from(l)),
         format!(
             "user {} and item {}: the sum of this row and the rows repeating it is {}, beyond \
              {MAX_VALUE} (2^24), where f32 values lose whole numbers and the confidence \
              1 + alpha·r overflows; use duplicates = \"max\" or \"last\", or scale the values \
              down",
-            show(&p.user_keys[p.user[r] as usize]),
-            show(&p.item_keys[p.item[r] as usize]),
+            show(p.users.get(p.user[r])),
+            show(p.items.get(p.item[r])),
             p.value[r]
         ),
     ))

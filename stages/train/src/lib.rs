@@ -99,17 +99,25 @@ impl Stage for Train {
         };
         let matrix = InteractionMatrix::from_interactions(&table)
             .map_err(|e| stage_error(e, &train_in.label))?;
-        let progress = ctx.progress("train", p.max_iter as u64);
+        // The matrix holds the rows now: at a million users the table is half a GB.
+        drop(table);
+        let progress = ctx.progress("iteration", p.max_iter as u64);
         let start = Instant::now();
-        let mut model: AlsModel = alsflow_als::fit_with(&matrix, &p, &mut |iter, m| {
+        let mut last = start;
+        let mut model: AlsModel = alsflow_als::fit_observing(&matrix, &p, &mut |iter, loss| {
+            let took = last.elapsed().as_secs_f64();
+            last = Instant::now();
+            progress.set_message(match loss {
+                Some(l) => format!("iteration {iter} took {took:.2} s, loss {l:.6e}"),
+                None => format!("iteration {iter} took {took:.2} s"),
+            });
             progress.inc(1);
-            if let Some(l) = m.loss.last() {
-                progress.set_message(format!("iteration {iter}: loss {l:.6e}"));
-            }
         })
         .map_err(|e| stage_error(e, &train_in.label))?;
         progress.finish();
         let secs = start.elapsed().as_secs_f64();
+        let shape = (matrix.n_users(), matrix.n_items(), matrix.nnz());
+        drop(matrix);
         // The thread count and the loss trace are how the model was computed and logged,
         // not part of it: factors are bit-identical for any value, so the stored model
         // holds the key's params and no trace, and its artifact id depends on neither.
@@ -136,10 +144,7 @@ impl Stage for Train {
         }
         out.note(format!(
             "{} users × {} items, {} interactions, rank {}",
-            matrix.n_users(),
-            matrix.n_items(),
-            matrix.nnz(),
-            model.rank
+            shape.0, shape.1, shape.2, model.rank
         ));
         out.note(format!(
             "params from {origin}: solver {:?}, max_iter {}, reg_param {}, alpha {}, {:?} confidence, {:?} λ, nonnegative {}",

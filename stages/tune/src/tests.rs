@@ -4,7 +4,6 @@ use super::*;
 use alsflow_core::stage::LocalContext;
 use alsflow_core::{ArtifactId, Format, InputArtifact};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Planted data: 4 user groups, each interacting with most items of its own item
 /// group (deterministic pseudo-random), 5 seeded folds.
@@ -60,7 +59,7 @@ pub(crate) fn inputs(folds: &Interactions) -> StageInputs {
             id: ArtifactId::of(&bytes),
             label: "split.folds".into(),
             format: Format::Parquet,
-            bytes: Arc::from(bytes),
+            bytes: bytes.into(),
         },
     );
     inp

@@ -298,7 +298,7 @@ impl BranchRunner {
         let mut inputs = StageInputs::new();
         for (name, src) in &n.inputs {
             let id = ids[name];
-            let e = match self.store.read(&id) {
+            let e = match self.store.read_shared(&id) {
                 Ok(bytes) => {
                     let (label, format) = match src {
                         InputSource::Raw { path, .. } => {
@@ -324,7 +324,7 @@ impl BranchRunner {
                             id,
                             label,
                             format,
-                            bytes: Arc::from(bytes),
+                            bytes,
                         },
                     );
                     continue;
