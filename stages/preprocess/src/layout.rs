@@ -322,7 +322,7 @@ pub(crate) fn text_source<'a>(
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
         schema,
-        keep_lines: params.duplicates == Some(Duplicates::Error),
+        keep_lines: params.line_numbers || params.duplicates == Some(Duplicates::Error),
     };
     Ok(TextSource {
         body,

@@ -201,7 +201,18 @@ pub fn load_in(
         });
     }
     let d = dedupe(&mut parsed, duplicates, &labels)?;
-    schema::check_merged_values(&parsed, &labels)?;
+    if let Err(e) = schema::check_merged_values(&parsed, &labels) {
+        if parsed.line.is_empty() && !params.line_numbers {
+            // Line numbers are kept only when `duplicates = "error"` needs them (4 bytes
+            // a row); on this error path, parse again with them to name the line.
+            let again = Params {
+                line_numbers: true,
+                ..params.clone()
+            };
+            return load_in(&again, inputs, &mut StageOutputs::new(), ctx).and(Err(e));
+        }
+        return Err(e);
+    }
     if d.exact > 0 {
         out.note(format!(
             "dropped {} exact duplicate rows (same user, item and value; the export repeats rows)",

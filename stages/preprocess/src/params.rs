@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
+    /// Keep every row's line number even when `duplicates` does not need them: set
+    /// only to name the line of an error found after merging (not a config key).
+    #[serde(skip)]
+    pub line_numbers: bool,
     /// Source format: `movielens` (u.data / ratings.dat / ratings.csv, detected from the
     /// file name, else sniffed), `msd-triplets` (`user \t song \t count`), `delimited`
     /// (any CSV/TSV, see `delimiter`, `header`, `columns`), `parquet`, or `synthetic`

@@ -93,7 +93,7 @@ pub(crate) fn read(
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
         schema: None,
-        keep_lines: params.duplicates == Some(Duplicates::Error),
+        keep_lines: params.line_numbers || params.duplicates == Some(Duplicates::Error),
     };
     let mut rows_before = 0u64;
     for batch in reader {

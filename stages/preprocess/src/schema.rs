@@ -105,8 +105,8 @@ pub(crate) fn check_row(
 }
 
 /// After merging repeated pairs: a merged value beyond [`MAX_VALUE`] (a `duplicates =
-/// "sum"` that grew too large, up to infinity) is an error naming the file and the
-/// pair (and the pair's first line when lines are kept). `labels` name the training and test files.
+/// "sum"` that grew too large, up to infinity) is an error naming the pair's first row,
+/// which holds the merged value (its line when the parse kept line numbers). `labels` name the training and test files.
 pub(crate) fn check_merged_values(p: &Parsed, labels: &[String]) -> Result<(), StageError> {
     let Some(r) = p
         .value
@@ -123,8 +123,7 @@ pub(crate) fn check_merged_values(p: &Parsed, labels: &[String]) -> Result<(), S
         .map_or("input", String::as_str);
     Err(bad_input(
         file,
-        // Line numbers are kept only when `duplicates = "error"`; otherwise the pair
-        // names the rows.
+        // Without line numbers (see `Params::line_numbers`) the caller parses again.
         p.line.get(r).map(|&l| u64::from(l)),
         format!(
             "user {} and item {}: the sum of this row and the rows repeating it is {}, beyond \

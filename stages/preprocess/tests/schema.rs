@@ -188,15 +188,14 @@ fn a_count_whose_confidence_would_overflow_f32_stops_at_preprocess() {
 }
 
 #[test]
-fn a_sum_of_duplicates_beyond_the_bound_names_the_file_and_pair() {
+fn a_sum_of_duplicates_beyond_the_bound_names_the_row() {
     let p = Params {
         duplicates: Some(Duplicates::Sum),
         ..counts()
     };
     let text = b"user,item,plays\na,x,1\nb,y,16777216\nc,z,2\nb,y,16777215\n";
     let e = err(&p, "plays.csv", text);
-    // (Line numbers are kept only for duplicates = "error", so the pair names the rows.)
-    assert!(e.starts_with("plays.csv:"), "{e}");
+    assert!(e.starts_with("plays.csv:3:"), "{e}");
     assert!(
         e.contains("user \"b\" and item \"y\"") && e.contains("duplicates = \"max\""),
         "{e}"
