@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store spark-env bench-spark
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -27,6 +27,8 @@ help:
 	@echo "make bench-grid-compare  the ml-100k 192-point grid against 'implicit' (sampled and extrapolated)"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
+	@echo "make spark-env      a virtualenv with the pinned PySpark in spark/.venv (the Spark backend's tests use it)"
+	@echo "make bench-spark    the Spark backend on the ml-100k protocol split: local and a loopback cluster, checked with protocol.py"
 
 build:
 	$(CARGO) build --release -p alsflow
@@ -68,3 +70,12 @@ report: build
 
 report-check: report
 	bash benches/report_check.sh report
+
+# The Spark backend (`backend = "spark"`): PySpark from PyPI, pinned in
+# spark/requirements.txt, in spark/.venv. `make test` runs the Spark tests when it is
+# there (and Java is), else they skip with a message.
+spark-env:
+	bash spark/env.sh
+
+bench-spark: build spark-env
+	bash benches/spark_ml100k.sh

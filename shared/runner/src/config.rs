@@ -20,6 +20,10 @@ pub const SOURCE_KEYS: &[&str] = &[
     "test_sha256",
 ];
 
+/// The top-level section that configures the Spark backend (`[spark]`, overridable
+/// per dataset with `[dataset.spark]`); not a stage, so not in the registry.
+pub const SPARK_SECTION: &str = "spark";
+
 /// `train.threads` may ask for at most this many threads per core: more only adds
 /// contention, and a typo (`threads = 2000`) would otherwise spawn them all.
 pub const MAX_THREADS_PER_CORE: usize = 4;
@@ -72,6 +76,8 @@ pub struct DatasetConfig {
     pub tune: alsflow_tune::Params,
     /// Effective evaluate params.
     pub evaluate: alsflow_evaluate::Params,
+    /// Effective `[spark]` settings (used by stages whose backend is `spark`).
+    pub spark: alsflow_spark::SparkSettings,
 }
 
 /// A loaded, validated pipeline.
@@ -135,9 +141,11 @@ impl PipelineConfig {
         }
         let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
         for key in root.keys() {
-            if key != "dataset" && crate::registry::find(key).is_none() {
-                let sections: Vec<String> =
-                    crate::registry::names().map(|s| format!("[{s}]")).collect();
+            if key != "dataset" && !is_section(key) {
+                let sections: Vec<String> = crate::registry::names()
+                    .chain([SPARK_SECTION])
+                    .map(|s| format!("[{s}]"))
+                    .collect();
                 return Err(err(format!(
                     "unknown key '{key}' (expected [[dataset]], {})",
                     sections.join(", ")
@@ -152,6 +160,7 @@ impl PipelineConfig {
             }
         };
         let globals: Vec<(&str, Table)> = crate::registry::names()
+            .chain([SPARK_SECTION])
             .map(|s| section(s).map(|t| (s, t)))
             .collect::<Result<_, _>>()?;
         let global = |name: &str| -> Table {
@@ -210,7 +219,7 @@ impl PipelineConfig {
                 if k == "name" || SOURCE_KEYS.contains(&k.as_str()) {
                     continue;
                 }
-                if crate::registry::find(k).is_some() {
+                if is_section(k) {
                     match v {
                         Value::Table(t) => overrides_of.push((k.clone(), t.clone())),
                         _ => return Err(derr(format!("'{k}' must be a table ([dataset.{k}])"))),
@@ -290,11 +299,11 @@ impl PipelineConfig {
             let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
             let train: TrainParams = typed(effective("train"), "train.", &derr)?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if train.threads > MAX_THREADS_PER_CORE * cores {
+            if train.als.threads > MAX_THREADS_PER_CORE * cores {
                 return Err(derr(format!(
                     "train.threads = {}: more than {MAX_THREADS_PER_CORE} × the {cores} cores of \
                      this machine (0 = all cores)",
-                    train.threads
+                    train.als.threads
                 )));
             }
             let mut tune_t = effective("tune");
@@ -315,6 +324,11 @@ impl PipelineConfig {
             let tune_enabled = tune.enabled;
             let evaluate: alsflow_evaluate::Params =
                 typed(effective("evaluate"), "evaluate.", &derr)?;
+            let spark: alsflow_spark::SparkSettings =
+                typed(effective(SPARK_SECTION), "spark.", &derr)?;
+            spark
+                .validate()
+                .map_err(|(key, message)| derr(format!("{key}: {message}")))?;
             out.push(DatasetConfig {
                 name: name.clone(),
                 source,
@@ -325,6 +339,7 @@ impl PipelineConfig {
                 tune_enabled,
                 tune,
                 evaluate,
+                spark,
             });
         }
         Ok(PipelineConfig {
@@ -348,6 +363,11 @@ impl PipelineConfig {
                 ))
             })
     }
+}
+
+/// Whether `key` names a section (a stage's, or `[spark]`), globally or in a dataset.
+fn is_section(key: &str) -> bool {
+    key == SPARK_SECTION || crate::registry::find(key).is_some()
 }
 
 /// Deserialise a merged section into `T`, naming the offending key on error.
@@ -507,10 +527,10 @@ enabled = false
     #[test]
     fn dataset_tables_override_global_sections_and_paths_resolve_against_the_data_home() {
         let c = parse(BASE, &[]).expect("valid");
-        assert_eq!(c.datasets[0].train.alpha, 40.0);
-        assert_eq!(c.datasets[1].train.alpha, 5.0);
+        assert_eq!(c.datasets[0].train.als.alpha, 40.0);
+        assert_eq!(c.datasets[1].train.als.alpha, 5.0);
         assert_eq!(
-            c.datasets[1].train.rank, 8,
+            c.datasets[1].train.als.rank, 8,
             "other [train] keys still apply"
         );
         assert_eq!(
@@ -535,12 +555,12 @@ enabled = false
             ],
         )
         .expect("valid");
-        assert_eq!(c.datasets[0].train.alpha, 60.0);
+        assert_eq!(c.datasets[0].train.als.alpha, 60.0);
         assert_eq!(
-            c.datasets[1].train.alpha, 5.0,
+            c.datasets[1].train.als.alpha, 5.0,
             "the dataset's own table still wins"
         );
-        assert_eq!(c.datasets[1].train.rank, 3);
+        assert_eq!(c.datasets[1].train.als.rank, 3);
         assert!(c.datasets[0].tune_enabled);
         let c = parse(BASE, &["dataset.a.feedback=binary"]).expect("valid");
         let json = serde_json::to_string(&c.datasets[0].preprocess).expect("json");

@@ -16,11 +16,16 @@
 //! - Parallelism: (point group, fold) jobs run concurrently with one thread per fit
 //!   when the data is small (measured: on ml-100k, two single-threaded fits at once
 //!   beat one two-threaded fit), else one job at a time with all threads inside the fit.
+//! - Backends (`[tune] backend`): `native` runs the jobs above in process; `spark`
+//!   fits every missing (point, fold) in one Spark application ([`spark_batch`]) and
+//!   scores the factors here, filling the same memo records (keyed by the Spark
+//!   binding too, so native and Spark results never mix).
 //! - Outputs: `results` (Parquet, [`results`]), `best_params` (bincode `AlsParams`),
 //!   `heatmap` and `roem_vs_iter` (SVG, [`plots`]). Timings go only to the summary so
 //!   the artifacts are byte-identical across reruns.
 
 pub mod grid;
+pub mod spark_batch;
 
 use alsflow_als::{fit_with, AlsModel, AlsParams, InteractionMatrix};
 use alsflow_core::catalog::{split, tune};
@@ -30,6 +35,7 @@ use alsflow_core::{ArtifactName, InputSpec};
 use alsflow_formats::plots;
 use alsflow_formats::results::{self, ResultRow};
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
+use alsflow_spark::{Backend, SparkInput, SparkRun};
 use grid::{canonical_params, GridPoint, PointGroup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,6 +73,12 @@ pub struct Params {
     /// The `[train]` params the grid points are merged over (set by the runner).
     #[serde(skip_deserializing, default)]
     pub base: AlsParams,
+    /// Which implementation fits the grid's models.
+    pub backend: Backend,
+    /// How to reach Spark, set by the runner when `backend = "spark"`; serialised as
+    /// the cache key's view of it.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub spark: Option<SparkRun>,
 }
 
 impl Default for Params {
@@ -79,6 +91,8 @@ impl Default for Params {
             grid: grid::default_grid(),
             parallel_points: 0,
             base: AlsParams::default(),
+            backend: Backend::Native,
+            spark: None,
         }
     }
 }
@@ -108,7 +122,8 @@ impl Stage for Tune {
     const OUTPUTS: &'static [ArtifactName] = tune::ALL;
     type Params = Params;
 
-    /// Threads, the loss trace and how many fits run at once do not change any result.
+    /// Threads, the loss trace and how many fits run at once do not change any result;
+    /// on Spark, what can change Spark's results is kept (see `alsflow_spark::SparkRun`).
     fn key_params(params: &Params) -> Params {
         Params {
             parallel_points: 0,
@@ -116,6 +131,10 @@ impl Stage for Tune {
                 threads: 0,
                 compute_loss: false,
                 ..params.base.clone()
+            },
+            spark: match params.backend {
+                Backend::Spark => params.spark.clone(),
+                Backend::Native => None,
             },
             ..params.clone()
         }
@@ -128,7 +147,12 @@ impl Stage for Tune {
     ) -> Result<StageOutputs, StageError> {
         let folds_in = inputs.get(split::FOLDS.qualified)?;
         let folds: Interactions = folds_in.table()?;
-        let outcome = run_grid(params, &folds, &folds_in.label, folds_in.id, ctx)?;
+        let source = FoldsSource {
+            label: &folds_in.label,
+            id: folds_in.id,
+            parquet: Some(&folds_in.bytes),
+        };
+        let outcome = search(params, &folds, &source, ctx)?;
         outcome.into_outputs(params)
     }
 }
@@ -246,17 +270,56 @@ fn build_fold(folds: &Interactions, fold: u8, label: &str) -> Result<FoldData, S
     Ok(FoldData { matrix, eval })
 }
 
+/// The memo key of one (point, fold) result. `backend` is empty for native fits (their
+/// keys are as before backends existed) and names the Spark binding otherwise.
 fn memo_key(
     point: &AlsParams,
     fold: u8,
     k: usize,
     folds_id: ArtifactId,
+    backend: &str,
 ) -> Result<Vec<u8>, StageError> {
     Ok(format!(
-        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}",
+        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}\0{}{backend}",
         canonical_params(point)?
     )
     .into_bytes())
+}
+
+/// The backend's part of the memo keys: empty for native, the Spark binding's key view
+/// for Spark.
+fn backend_memo_tag(params: &Params) -> Result<String, StageError> {
+    match params.backend {
+        Backend::Native => Ok(String::new()),
+        Backend::Spark => {
+            let view = alsflow_core::canonical::to_string("spark binding", &params.spark)
+                .map_err(|e| StageError::other(e.to_string()))?;
+            Ok(format!("\0backend=spark\0{view}"))
+        }
+    }
+}
+
+/// Where the folds table came from: its label and id for messages and memo keys, and
+/// its Parquet bytes when the caller has them (Spark reads those as they are).
+struct FoldsSource<'a> {
+    label: &'a str,
+    id: ArtifactId,
+    parquet: Option<&'a [u8]>,
+}
+
+/// The fold data of every fold some job needs (only those are built).
+fn build_needed_folds(
+    folds: &Interactions,
+    jobs: &[Job],
+    label: &str,
+) -> Result<BTreeMap<u8, FoldData>, StageError> {
+    let mut needed: Vec<u8> = jobs.iter().map(|j| j.fold).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    needed
+        .iter()
+        .map(|&f| build_fold(folds, f, label).map(|d| (f, d)))
+        .collect()
 }
 
 /// A (point group, fold) unit of work: the points of the group still to compute.
@@ -274,6 +337,22 @@ pub fn run_grid(
     folds_id: ArtifactId,
     ctx: &dyn StageContext,
 ) -> Result<TuneOutcome, StageError> {
+    let source = FoldsSource {
+        label: folds_label,
+        id: folds_id,
+        parquet: None,
+    };
+    search(params, folds, &source, ctx)
+}
+
+fn search(
+    params: &Params,
+    folds: &Interactions,
+    source: &FoldsSource<'_>,
+    ctx: &dyn StageContext,
+) -> Result<TuneOutcome, StageError> {
+    let (folds_label, folds_id) = (source.label, source.id);
+    let backend = backend_memo_tag(params)?;
     let started = Instant::now();
     if params.k == 0 {
         return Err(StageError::BadParam {
@@ -328,7 +407,7 @@ pub fn run_grid(
         for fold in 0..n_folds as u8 {
             let mut missing = Vec::new();
             for &p in &group.points {
-                let key = memo_key(&points[p].params, fold, params.k, folds_id)?;
+                let key = memo_key(&points[p].params, fold, params.k, folds_id, &backend)?;
                 match ctx
                     .memo_get(&key)
                     .and_then(|v| codec::decode::<Metrics>("tune memo", &v).ok())
@@ -352,15 +431,75 @@ pub fn run_grid(
 
     let fit_seconds = Mutex::new(0.0f64);
     let eval_seconds = Mutex::new(0.0f64);
-    if !jobs.is_empty() {
-        // Only the folds some job needs are built.
-        let mut needed: Vec<u8> = jobs.iter().map(|j| j.fold).collect();
-        needed.sort_unstable();
-        needed.dedup();
-        let fold_data: BTreeMap<u8, FoldData> = needed
+    let mut fits_run = jobs.len();
+    if !jobs.is_empty() && params.backend == Backend::Spark {
+        let fold_data = build_needed_folds(folds, &jobs, folds_label)?;
+        // The search's plug point for any batch fitter: the missing (point, fold)
+        // results in, their factors out, scored and memoised here.
+        let requests: Vec<spark_batch::FitRequest> = jobs
             .iter()
-            .map(|&f| build_fold(folds, f, folds_label).map(|d| (f, d)))
-            .collect::<Result<_, _>>()?;
+            .flat_map(|j| {
+                j.missing.iter().map(|&p| spark_batch::FitRequest {
+                    point: p,
+                    fold: j.fold,
+                    params: points[p].params.clone(),
+                })
+            })
+            .collect();
+        spark_batch::check_requests(&requests, &points)?;
+        let spark = params.spark.as_ref().ok_or_else(|| {
+            StageError::other(
+                "tune.backend = \"spark\" but no [spark] settings were bound (a runner bug)",
+            )
+        })?;
+        let encoded;
+        let parquet = match source.parquet {
+            Some(bytes) => bytes,
+            None => {
+                encoded = folds.to_parquet()?;
+                &encoded
+            }
+        };
+        let progress = ctx.progress("spark", requests.len() as u64);
+        let (mut fit_secs, mut eval_secs) = (0.0, 0.0);
+        spark_batch::fit_batch(
+            spark,
+            &format!("{}-tune", ctx.dataset()),
+            &SparkInput {
+                parquet,
+                label: folds_label,
+                n_users: folds.n_users as usize,
+                n_items: folds.n_items as usize,
+            },
+            &requests,
+            progress.as_ref(),
+            &mut |f| {
+                let t = Instant::now();
+                let m = evaluate_factors(
+                    &fold_data[&f.fold].eval,
+                    &f.user_factors,
+                    &f.item_factors,
+                    f.rank,
+                    params.k,
+                )
+                .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
+                eval_secs += t.elapsed().as_secs_f64();
+                fit_secs += f.seconds + t.elapsed().as_secs_f64();
+                let key = memo_key(&points[f.point].params, f.fold, params.k, folds_id, &backend)?;
+                ctx.memo_put(&key, &codec::encode("tune memo", &m)?);
+                found.insert((f.point, f.fold), m);
+                Ok(())
+            },
+        )?;
+        progress.finish();
+        fits_run = requests.len();
+        if let (Ok(mut f), Ok(mut e)) = (fit_seconds.lock(), eval_seconds.lock()) {
+            *f += fit_secs;
+            *e += eval_secs;
+        }
+    }
+    if !jobs.is_empty() && params.backend == Backend::Native {
+        let fold_data = build_needed_folds(folds, &jobs, folds_label)?;
         let max_nnz = fold_data
             .values()
             .map(|d| d.matrix.nnz())
@@ -426,7 +565,7 @@ pub fn run_grid(
                 });
             }
             for (point, fold, m) in &got {
-                let key = memo_key(&points[*point].params, *fold, params.k, folds_id)?;
+                let key = memo_key(&points[*point].params, *fold, params.k, folds_id, &backend)?;
                 ctx.memo_put(&key, &codec::encode("tune memo", m)?);
             }
             if let Ok(mut s) = fit_seconds.lock() {
@@ -523,7 +662,7 @@ pub fn run_grid(
     let fit_seconds = fit_seconds.into_inner().unwrap_or(0.0);
     let eval_seconds = eval_seconds.into_inner().unwrap_or(0.0);
     Ok(TuneOutcome {
-        fits_run: jobs.len(),
+        fits_run,
         points,
         rows,
         best,
