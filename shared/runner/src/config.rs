@@ -435,12 +435,28 @@ fn parse_value(raw: &str) -> Value {
     }
 }
 
+/// The segments of a dotted key; a segment in double quotes may contain dots, as in
+/// TOML (`spark.conf."spark.executor.memory"`).
+fn dotted_key(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in key.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            c => parts.last_mut().expect("one part at least").push(c),
+        }
+    }
+    parts
+}
+
 /// Apply one `KEY=VALUE` override (`train.alpha=60`, `dataset.movielens.feedback=count`).
 pub fn apply_override(root: &mut Table, spec: &str) -> Result<(), String> {
     let (key, raw) = spec
         .split_once('=')
         .ok_or_else(|| "expected KEY=VALUE (e.g. train.alpha=60)".to_string())?;
-    let parts: Vec<&str> = key.trim().split('.').collect();
+    let parts = dotted_key(key.trim());
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if parts.iter().any(|p| p.is_empty()) || parts.len() < 2 {
         return Err(format!(
             "bad key '{key}': expected a dotted path like train.alpha"
@@ -568,6 +584,11 @@ enabled = false
         assert!(err(BASE, &["train.alpha=\"x\""]).contains("train.alpha"));
         assert!(err(BASE, &["dataset.zz.feedback=count"]).contains("no dataset named \"zz\""));
         assert!(err(BASE, &["alpha"]).contains("KEY=VALUE"));
+        let c = parse(BASE, &["spark.conf.\"spark.executor.memory\"=8g"]).expect("valid");
+        assert_eq!(
+            c.datasets[0].spark.conf["spark.executor.memory"].to_string(),
+            "8g"
+        );
     }
 
     #[test]

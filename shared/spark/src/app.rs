@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 /// The prefix of the driver's protocol lines on stdout (`spark/alsflow_spark.py`).
 const PREFIX: &str = "ALSFLOW ";
-/// Lines of stderr kept for the error message of a failed application.
-const STDERR_KEPT: usize = 200;
+/// Lines of output kept for the error message of a failed application.
+const OUTPUT_KEPT: usize = 200;
 /// How long a stopped application may take to shut down before it is killed.
 const GRACE: Duration = Duration::from_secs(10);
 
@@ -139,17 +139,22 @@ pub(crate) fn run_application(
         child,
         finished: false,
     };
+    // The end of everything the application said besides the protocol: Spark logs to
+    // stderr, while the Python driver's tracebacks come through Spark's stdout.
     let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+    let keep = |tail: &Mutex<VecDeque<String>>, line: String| {
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == OUTPUT_KEPT {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    };
     let stderr_reader = running.child.stderr.take().map(|err| {
         let tail = Arc::clone(&tail);
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Ok(mut t) = tail.lock() {
-                    if t.len() == STDERR_KEPT {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
-                }
+                keep(&tail, line);
             }
         })
     });
@@ -158,6 +163,7 @@ pub(crate) fn run_application(
         for line in BufReader::new(out).lines() {
             let line = line.map_err(|e| format!("reading the Spark driver's output: {e}"))?;
             let Some(json) = line.strip_prefix(PREFIX) else {
+                keep(&tail, line);
                 continue;
             };
             let event: Event = serde_json::from_str(json)
@@ -177,10 +183,13 @@ pub(crate) fn run_application(
     if status.success() && done {
         return Ok(());
     }
-    let text: Vec<String> = tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default();
-    let last = last_lines(&text.join("\n"), 3);
+    let text: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    let last = last_lines(&text.join("\n"), 2);
     Err(format!(
-        "the Spark application failed ({status}{}); Spark's stderr ends: {last}",
+        "the Spark application failed ({status}{}); its output ends: {last}",
         if status.success() {
             ", without finishing its fits"
         } else {
@@ -202,11 +211,22 @@ pub(crate) fn last_lines(text: &str, n: usize) -> String {
                 && !is_routine_log_line(l)
         })
         .collect();
-    let start = meaningful.len().saturating_sub(n);
-    if meaningful.is_empty() {
+    // An exception's own line says most; the lines before it are often warnings.
+    let errors: Vec<&str> = meaningful
+        .iter()
+        .copied()
+        .filter(|l| l.contains("Exception") || l.contains("Error"))
+        .collect();
+    let chosen = if errors.is_empty() {
+        meaningful
+    } else {
+        errors
+    };
+    let start = chosen.len().saturating_sub(n);
+    if chosen.is_empty() {
         "(nothing)".into()
     } else {
-        meaningful[start..].join(" | ")
+        chosen[start..].join(" | ")
     }
 }
 
@@ -237,6 +257,7 @@ mod tests {
             "java.lang.NumberFormatException: Size must be specified as bytes"
         );
         assert_eq!(last_lines("", 3), "(nothing)");
+        assert_eq!(last_lines("a\nb\nc\nd", 2), "c | d");
     }
 
     #[test]

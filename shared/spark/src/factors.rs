@@ -95,19 +95,32 @@ mod tests {
                     .map(|r| Some(r.1.iter().map(|&v| Some(v)).collect::<Vec<_>>())),
             ));
             let batch = RecordBatch::try_from_iter([("id", ids), ("features", features)]).unwrap();
-            let path = dir.path().join(format!("part-0000{p}-x-c000.snappy.parquet"));
+            let path = dir
+                .path()
+                .join(format!("part-0000{p}-x-c000.snappy.parquet"));
             let file = std::fs::File::create(&path).unwrap();
             let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
             w.write(&batch).unwrap();
             w.close().unwrap();
         }
-        std::fs::write(dir.path().join(".part-00000-x-c000.snappy.parquet.crc"), b"crc").unwrap();
+        std::fs::write(
+            dir.path().join(".part-00000-x-c000.snappy.parquet.crc"),
+            b"crc",
+        )
+        .unwrap();
         dir
     }
 
     #[test]
     fn rows_land_at_their_ids_and_missing_ids_are_zero() {
-        let dir = spark_dir(&[(3, vec![1.0, 2.0]), (0, vec![3.0, 4.0]), (1, vec![5.0, 6.0])], 2);
+        let dir = spark_dir(
+            &[
+                (3, vec![1.0, 2.0]),
+                (0, vec![3.0, 4.0]),
+                (1, vec![5.0, 6.0]),
+            ],
+            2,
+        );
         assert!(read_factor_dir(dir.path(), 5, 2)
             .unwrap_err()
             .contains("_SUCCESS"));

@@ -158,7 +158,7 @@ pub fn run_fits(
     progress: &dyn Progress,
     on_fit: &mut dyn FnMut(FitFactors) -> Result<(), StageError>,
 ) -> Result<AppReport, StageError> {
-    let fail = |m: String| StageError::Other(format!("spark: {m}"));
+    let fail = StageError::Other;
     let version = run.version.clone().map_err(fail)?;
     for (n, id) in [(input.n_users, "user"), (input.n_items, "item")] {
         if i32::try_from(n).is_err() {
@@ -195,7 +195,7 @@ pub fn run_fits(
                 report.startup_seconds = started.elapsed().as_secs_f64();
                 if spark_version != version {
                     return Err(format!(
-                        "the application runs Spark {spark_version}, but `{} --version` said \
+                        "the Spark application runs Spark {spark_version}, but `{} --version` said \
                          {version}: spark.submit and the cluster must be one Spark",
                         run.settings.submit
                     ));
@@ -218,10 +218,10 @@ pub fn run_fits(
             }
             Event::FitDone { index, seconds } => {
                 let Some(fit) = fits.get(index) else {
-                    return Err(format!("the driver reported an unknown fit #{index}"));
+                    return Err(format!("the Spark driver reported an unknown fit #{index}"));
                 };
                 if std::mem::replace(&mut handed_over[index], true) {
-                    return Err(format!("the driver reported fit #{index} twice"));
+                    return Err(format!("the Spark driver reported fit #{index} twice"));
                 }
                 let out = staging.fit_dir(index);
                 let rank = fit.als.rank;
@@ -250,7 +250,7 @@ pub fn run_fits(
     outcome.map_err(fail)?;
     if let Some(missing) = handed_over.iter().position(|h| !h) {
         return Err(fail(format!(
-            "the application finished without fit #{missing}"
+            "the Spark application finished without fit #{missing}"
         )));
     }
     report.seconds = started.elapsed().as_secs_f64();

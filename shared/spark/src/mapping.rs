@@ -84,7 +84,10 @@ impl SparkAls {
         let Ok(seed) = i64::try_from(p.seed) else {
             return no(
                 "seed",
-                &format!("{} does not fit Spark's seed (a signed 64-bit integer)", p.seed),
+                &format!(
+                    "{} does not fit Spark's seed (a signed 64-bit integer)",
+                    p.seed
+                ),
             );
         };
         Ok(SparkAls {

@@ -119,10 +119,7 @@ pub(crate) fn explain_failure(settings: &SparkSettings, status: ExitStatus, text
             settings.submit
         );
     }
-    format!(
-        "`{} --version` failed ({status}): {last}",
-        settings.submit
-    )
+    format!("`{} --version` failed ({status}): {last}", settings.submit)
 }
 
 /// Run `cmd` to completion within `timeout`, returning its status and its stdout and

@@ -64,7 +64,9 @@ pub(crate) fn fit(
     )?;
     progress.finish();
     let Some(f) = factors else {
-        return Err(StageError::other("spark: the application returned no factors"));
+        return Err(StageError::other(
+            "the Spark application returned no factors",
+        ));
     };
     let model = AlsModel {
         params: AlsParams {

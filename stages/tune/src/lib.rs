@@ -485,7 +485,13 @@ fn search(
                 .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
                 eval_secs += t.elapsed().as_secs_f64();
                 fit_secs += f.seconds + t.elapsed().as_secs_f64();
-                let key = memo_key(&points[f.point].params, f.fold, params.k, folds_id, &backend)?;
+                let key = memo_key(
+                    &points[f.point].params,
+                    f.fold,
+                    params.k,
+                    folds_id,
+                    &backend,
+                )?;
                 ctx.memo_put(&key, &codec::encode("tune memo", &m)?);
                 found.insert((f.point, f.fold), m);
                 Ok(())
