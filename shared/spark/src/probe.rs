@@ -51,11 +51,13 @@ pub(crate) fn submit_command(settings: &SparkSettings) -> Command {
     cmd
 }
 
+/// Answers of `spark-submit --version` by (program, Python): the version, or why not.
+type VersionAnswers = HashMap<(String, Option<PathBuf>), Result<String, String>>;
+
 /// Spark's version as `spark-submit --version` reports it, asked once per process
 /// and settings (the answer, or the one-line reason it could not be had).
 pub fn spark_version(settings: &SparkSettings) -> Result<String, String> {
-    static ANSWERS: OnceLock<Mutex<HashMap<(String, Option<PathBuf>), Result<String, String>>>> =
-        OnceLock::new();
+    static ANSWERS: OnceLock<Mutex<VersionAnswers>> = OnceLock::new();
     let key = (settings.submit.clone(), python_for(settings));
     let answers = ANSWERS.get_or_init(Default::default);
     if let Some(a) = answers.lock().ok().and_then(|m| m.get(&key).cloned()) {
