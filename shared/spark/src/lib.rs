@@ -29,6 +29,7 @@ pub mod factors;
 pub mod mapping;
 mod probe;
 pub mod settings;
+mod staging;
 
 pub use mapping::{SparkAls, Unsupported};
 pub use probe::{python_for, spark_version};
@@ -37,8 +38,8 @@ pub use settings::{Backend, ConfValue, DeployMode, SparkSettings};
 use alsflow_core::{ArtifactId, Progress, StageError};
 use app::Event;
 use serde::{Serialize, Serializer};
+use staging::Staging;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The driver program Spark runs (`spark/alsflow_spark.py`), built into alsflow so an
@@ -265,88 +266,4 @@ impl SparkInput<'_> {
             message: format!("{n} {what}s: Spark's ALS takes ids below 2^31"),
         }
     }
-}
-
-/// The staging directory of one application, removed when dropped.
-struct Staging {
-    dir: tempfile::TempDir,
-}
-
-impl Staging {
-    fn create(settings: &SparkSettings, app_name: &str) -> Result<Staging, String> {
-        let root = match &settings.staging_dir {
-            Some(d) => d.clone(),
-            None => {
-                if !settings.is_local() {
-                    tracing::warn!(
-                        "spark.staging_dir is not set: staging in {}, which only works when \
-                         every executor runs on this machine",
-                        std::env::temp_dir().display()
-                    );
-                }
-                std::env::temp_dir()
-            }
-        };
-        std::fs::create_dir_all(&root)
-            .map_err(|e| format!("spark.staging_dir: cannot create {}: {e}", root.display()))?;
-        let root = root
-            .canonicalize()
-            .map_err(|e| format!("spark.staging_dir {}: {e}", root.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("alsflow-{app_name}-"))
-            .tempdir_in(&root)
-            .map_err(|e| {
-                format!(
-                    "spark.staging_dir: cannot create a directory in {}: {e}",
-                    root.display()
-                )
-            })?;
-        Ok(Staging { dir })
-    }
-
-    fn fit_dir(&self, index: usize) -> PathBuf {
-        self.dir.path().join("fits").join(format!("{index:05}"))
-    }
-
-    /// Write the input, the driver and `job.json`; return the job file's path.
-    fn write_job(
-        &self,
-        input: &SparkInput<'_>,
-        fits: &[SparkFit],
-        settings: &SparkSettings,
-    ) -> Result<PathBuf, String> {
-        let root = self.dir.path();
-        let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, String> {
-            let path = root.join(name);
-            std::fs::write(&path, bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok(path)
-        };
-        let input_path = write("input.parquet", input.parquet)?;
-        write("alsflow_spark.py", DRIVER_SCRIPT.as_bytes())?;
-        let job = serde_json::json!({
-            "app_name": root.file_name().and_then(|n| n.to_str()).unwrap_or("alsflow"),
-            "input": file_uri(&input_path),
-            "checkpoint_dir": file_uri(&root.join("checkpoints")),
-            "num_blocks": settings.num_blocks,
-            "checkpoint_interval": settings.checkpoint_interval,
-            "fits": fits.iter().enumerate().map(|(i, f)| serde_json::json!({
-                "rank": f.als.rank,
-                "max_iter": f.als.max_iter,
-                "reg_param": f.als.reg_param,
-                "alpha": f.als.alpha,
-                "nonnegative": f.als.nonnegative,
-                "seed": f.als.seed,
-                "fold": f.fold,
-                "out": file_uri(&self.fit_dir(i)),
-            })).collect::<Vec<_>>(),
-        });
-        write("job.json", job.to_string().as_bytes())
-    }
-}
-
-/// `file:///abs/path`: staged paths are on a (shared) local file system, even where
-/// Spark's default file system is HDFS.
-fn file_uri(path: &Path) -> String {
-    format!("file://{}", path.display())
 }
