@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN=$ROOT/target/release/alsflow
+BIN=${ALSFLOW_BIN:-$ROOT/target/release/alsflow}
 VENV=$ROOT/spark/.venv
 PROTOCOL=${PROTOCOL:-$ROOT/../shared/bench/protocol.py}
 DATA=${ALSFLOW_DATA:-$ROOT/../shared/data}
