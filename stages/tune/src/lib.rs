@@ -35,7 +35,7 @@ use alsflow_core::{ArtifactName, InputSpec};
 use alsflow_formats::plots;
 use alsflow_formats::results::{self, ResultRow};
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
-use alsflow_spark::{Backend, SparkInput, SparkRun};
+use alsflow_spark::{Backend, SparkRun};
 use grid::{canonical_params, GridPoint, PointGroup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -286,19 +286,6 @@ fn memo_key(
     .into_bytes())
 }
 
-/// The backend's part of the memo keys: empty for native, the Spark binding's key view
-/// for Spark.
-fn backend_memo_tag(params: &Params) -> Result<String, StageError> {
-    match params.backend {
-        Backend::Native => Ok(String::new()),
-        Backend::Spark => {
-            let view = alsflow_core::canonical::to_string("spark binding", &params.spark)
-                .map_err(|e| StageError::other(e.to_string()))?;
-            Ok(format!("\0backend=spark\0{view}"))
-        }
-    }
-}
-
 /// Where the folds table came from: its label and id for messages and memo keys, and
 /// its Parquet bytes when the caller has them (Spark reads those as they are).
 struct FoldsSource<'a> {
@@ -352,7 +339,7 @@ fn search(
     ctx: &dyn StageContext,
 ) -> Result<TuneOutcome, StageError> {
     let (folds_label, folds_id) = (source.label, source.id);
-    let backend = backend_memo_tag(params)?;
+    let backend = spark_batch::memo_tag(params)?;
     let started = Instant::now();
     if params.k == 0 {
         return Err(StageError::BadParam {
@@ -447,57 +434,17 @@ fn search(
             })
             .collect();
         spark_batch::check_requests(&requests, &points)?;
-        let spark = params.spark.as_ref().ok_or_else(|| {
-            StageError::other(
-                "tune.backend = \"spark\" but no [spark] settings were bound (a runner bug)",
-            )
-        })?;
-        let encoded;
-        let parquet = match source.parquet {
-            Some(bytes) => bytes,
-            None => {
-                encoded = folds.to_parquet()?;
-                &encoded
-            }
-        };
-        let progress = ctx.progress("spark", requests.len() as u64);
-        let (mut fit_secs, mut eval_secs) = (0.0, 0.0);
-        spark_batch::fit_batch(
-            spark,
-            &format!("{}-tune", ctx.dataset()),
-            &SparkInput {
-                parquet,
-                label: folds_label,
-                n_users: folds.n_users as usize,
-                n_items: folds.n_items as usize,
-            },
+        let memo_key = |p: &AlsParams, fold: u8| memo_key(p, fold, params.k, folds_id, &backend);
+        let (fit_secs, eval_secs) = spark_batch::fit_and_score(
+            params,
+            &points,
             &requests,
-            progress.as_ref(),
-            &mut |f| {
-                let t = Instant::now();
-                let m = evaluate_factors(
-                    &fold_data[&f.fold].eval,
-                    &f.user_factors,
-                    &f.item_factors,
-                    f.rank,
-                    params.k,
-                )
-                .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
-                eval_secs += t.elapsed().as_secs_f64();
-                fit_secs += f.seconds + t.elapsed().as_secs_f64();
-                let key = memo_key(
-                    &points[f.point].params,
-                    f.fold,
-                    params.k,
-                    folds_id,
-                    &backend,
-                )?;
-                ctx.memo_put(&key, &codec::encode("tune memo", &m)?);
-                found.insert((f.point, f.fold), m);
-                Ok(())
-            },
+            &fold_data,
+            (folds, source),
+            &memo_key,
+            &mut found,
+            ctx,
         )?;
-        progress.finish();
         fits_run = requests.len();
         if let (Ok(mut f), Ok(mut e)) = (fit_seconds.lock(), eval_seconds.lock()) {
             *f += fit_secs;

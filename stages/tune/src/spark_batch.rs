@@ -7,9 +7,14 @@
 //! group is a fit of its own (native fits share one fit through snapshots).
 
 use crate::grid::GridPoint;
+use crate::{FoldData, FoldsSource, Params};
 use alsflow_als::AlsParams;
-use alsflow_core::{Progress, StageError};
+use alsflow_core::table::Interactions;
+use alsflow_core::{codec, Progress, StageContext, StageError};
+use alsflow_metrics::{evaluate_factors, Metrics};
 use alsflow_spark::{run_fits, AppReport, SparkAls, SparkFit, SparkInput, SparkRun};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// One fit the search needs: grid point `point`'s params on fold `fold`'s fit part
 /// (the rows whose fold differs).
@@ -38,6 +43,19 @@ pub struct FoldFactors {
     pub item_factors: Vec<f32>,
     /// Seconds Spark spent on the fit.
     pub seconds: f64,
+}
+
+/// The backend's part of the memo keys: empty for native, the Spark binding's key view
+/// for Spark.
+pub(crate) fn memo_tag(params: &Params) -> Result<String, StageError> {
+    match params.backend {
+        alsflow_spark::Backend::Native => Ok(String::new()),
+        alsflow_spark::Backend::Spark => {
+            let view = alsflow_core::canonical::to_string("spark binding", &params.spark)
+                .map_err(|e| StageError::other(e.to_string()))?;
+            Ok(format!("\0backend=spark\0{view}"))
+        }
+    }
 }
 
 /// Check that Spark can fit every request; the error names the grid axis, or the
@@ -104,4 +122,71 @@ pub fn fit_batch(
             seconds: f.seconds,
         })
     })
+}
+
+/// The search's Spark path: fit `requests` in one application, score each fit on its
+/// fold's validation set as it arrives, memoise it under `memo_key` and add it to
+/// `found`. Returns (seconds Spark spent on the fits plus scoring, of which scoring).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fit_and_score(
+    params: &Params,
+    points: &[GridPoint],
+    requests: &[FitRequest],
+    fold_data: &BTreeMap<u8, FoldData>,
+    (folds, source): (&Interactions, &FoldsSource<'_>),
+    memo_key: &dyn Fn(&AlsParams, u8) -> Result<Vec<u8>, StageError>,
+    found: &mut BTreeMap<(usize, u8), Metrics>,
+    ctx: &dyn StageContext,
+) -> Result<(f64, f64), StageError> {
+    let spark = params.spark.as_ref().ok_or_else(|| {
+        StageError::other(
+            "tune.backend = \"spark\" but no [spark] settings were bound (a runner bug)",
+        )
+    })?;
+    // Spark reads the split's artifact as stored; a library caller without the bytes
+    // gets the same table encoded.
+    let encoded;
+    let parquet = match source.parquet {
+        Some(bytes) => bytes,
+        None => {
+            encoded = folds.to_parquet()?;
+            &encoded
+        }
+    };
+    let progress = ctx.progress("spark", requests.len() as u64);
+    let (mut fit_secs, mut eval_secs) = (0.0, 0.0);
+    fit_batch(
+        spark,
+        &format!("{}-tune", ctx.dataset()),
+        &SparkInput {
+            parquet,
+            label: source.label,
+            n_users: folds.n_users as usize,
+            n_items: folds.n_items as usize,
+        },
+        requests,
+        progress.as_ref(),
+        &mut |f| {
+            let t = Instant::now();
+            let m = evaluate_factors(
+                &fold_data[&f.fold].eval,
+                &f.user_factors,
+                &f.item_factors,
+                f.rank,
+                params.k,
+            )
+            .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
+            let scoring = t.elapsed().as_secs_f64();
+            eval_secs += scoring;
+            fit_secs += f.seconds + scoring;
+            ctx.memo_put(
+                &memo_key(&points[f.point].params, f.fold)?,
+                &codec::encode("tune memo", &m)?,
+            );
+            found.insert((f.point, f.fold), m);
+            Ok(())
+        },
+    )?;
+    progress.finish();
+    Ok((fit_secs, eval_secs))
 }
