@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare report report-check clean-store spark-env bench-spark
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve bench-eval bench-scale bench-spark spark-env report report-check clean-store
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -25,6 +25,10 @@ help:
 	@echo "make bench          Rust benchmarks (criterion and harness-less benches)"
 	@echo "make bench-compare  ALS speed against the Python 'implicit' library (installs it in a virtualenv)"
 	@echo "make bench-grid-compare  the ml-100k 192-point grid against 'implicit' (sampled and extrapolated)"
+	@echo "make bench-search   tune.search grid / halving / extend on ml-100k and msd (whole runs, fresh stores)"
+	@echo "make bench-serve    alsflow serve under load (wrk, loopback) beside implicit's in-process recommend"
+	@echo "make bench-eval     evaluation at scale (exact, sampled, recommend --all) against 'implicit' on the ML-20M-shaped file"
+	@echo "make bench-scale    the whole pipeline on ML-20M- and MSD-shaped files (generated when absent): stage times, peak RSS"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
 	@echo "make spark-env      a virtualenv with the pinned PySpark in spark/.venv (the Spark backend's tests use it)"
@@ -64,6 +68,18 @@ bench-compare:
 
 bench-grid-compare:
 	bash benches/grid_compare.sh
+
+bench-search:
+	bash benches/search.sh
+
+bench-serve:
+	bash benches/serve_bench.sh
+
+bench-eval:
+	bash benches/eval_compare.sh
+
+bench-scale:
+	bash benches/scale.sh
 
 report: build
 	$(BIN) report --out report

@@ -115,3 +115,27 @@ fn the_rule_catches_a_forbidden_dependency() {
         ["alsflow-train → sled", "alsflow-train → alsflow-tune"]
     );
 }
+
+/// Packages that list `dep` as a normal or build dependency.
+fn dependents(metadata: &Value, dep: &str) -> Vec<String> {
+    metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["name"].as_str() == Some(dep) && d["kind"].as_str() != Some("dev"))
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn bincode_lives_behind_the_codec_and_sled_behind_the_store() {
+    let meta = workspace_metadata();
+    assert_eq!(dependents(&meta, "bincode"), ["alsflow-core"]);
+    assert_eq!(dependents(&meta, "sled"), ["alsflow-store"]);
+}

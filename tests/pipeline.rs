@@ -400,51 +400,20 @@ fn a_second_process_waits_for_the_store_lock_then_fails_clearly() {
     );
 }
 
-/// Serve `body` at `/plays.csv` on a loopback port (404 elsewhere); returns the base URL.
-fn serve_once(body: Vec<u8>) -> String {
-    use std::io::{BufRead, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut reader = std::io::BufReader::new(s.try_clone().expect("clone"));
-            let (mut line, mut path) = (String::new(), String::new());
-            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                if path.is_empty() {
-                    path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                line.clear();
-            }
-            let mut resp = if path == "/plays.csv" {
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes()
-            } else {
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
-            };
-            if path == "/plays.csv" {
-                resp.extend_from_slice(&body);
-            }
-            let _ = s.write_all(&resp);
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[test]
 fn a_missing_file_with_a_url_is_downloaded_into_the_data_home() {
     let env = Env::new();
     let bytes = std::fs::read(fixture()).expect("fixture");
-    let base = serve_once(bytes.clone());
+    let server = alsflow_runner::test_support::TestServer::start(vec![(
+        "/plays.csv",
+        alsflow_runner::test_support::Reply::Body(bytes.clone()),
+    )]);
     let text = config_text("").replace(
         &format!("path = \"{}\"", fixture().display()),
-        &format!("path = \"dl/plays.csv\"\nurl = \"{base}/plays.csv\""),
+        &format!(
+            "path = \"dl/plays.csv\"\nurl = \"{}\"",
+            server.url("/plays.csv")
+        ),
     );
     env.write_config(&text);
     let r = env.run("s", &["--dataset", "fx"]);
@@ -464,4 +433,33 @@ fn a_missing_file_with_a_url_is_downloaded_into_the_data_home() {
         err.contains("dl/other.csv") && err.contains("download"),
         "{err}"
     );
+}
+
+#[test]
+fn thread_counts_and_the_loss_trace_rerun_nothing() {
+    let env = Env::new();
+    let text = config_text("").replace(
+        "[tune]\nenabled = false",
+        "[tune]\nenabled = true\nparallel_points = 1\n[tune.grid]\nrank = [2, 4]\nalpha = [5.0, 40.0]",
+    );
+    env.write_config(&text);
+    let first = env.run("s", &[]);
+    expect(&first, &[("syn/tune", "ran"), ("syn/train", "ran")]);
+    let again = env.run(
+        "s",
+        &[
+            "--set",
+            "train.threads=2",
+            "--set",
+            "train.compute_loss=true",
+            "--set",
+            "tune.parallel_points=2",
+        ],
+    );
+    assert!(
+        statuses(&again).values().all(|s| s == "cached"),
+        "{:?}",
+        statuses(&again)
+    );
+    assert_eq!(outputs(&first), outputs(&again));
 }

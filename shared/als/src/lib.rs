@@ -61,11 +61,14 @@ mod matrix;
 mod model;
 pub mod params;
 mod recommend;
+pub mod scoring;
 
 pub use error::{AlsError, FoldInError, SolveError};
-pub use fit::{fit, fit_with};
+pub use fit::{fit, fit_observing, fit_with};
 pub use fold_in::FoldIn;
 pub use matrix::InteractionMatrix;
 pub use model::AlsModel;
 pub use params::{AlsParams, Confidence, RegScaling, Solver};
-pub use recommend::{recommend, recommend_all, recommend_factors, score_pairs, similar_items};
+pub use recommend::{
+    recommend, recommend_all, recommend_all_with, recommend_factors, score_pairs, similar_items,
+};

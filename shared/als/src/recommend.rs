@@ -1,15 +1,22 @@
 //! Inference: top-N lists, similar items, pair scores.
+//!
+//! Every list is scored with the blocked product of [`crate::scoring`]: users in
+//! blocks of [`USER_BLOCK`] against tiles of [`ITEM_TILE`] catalog items, each tile
+//! consumed (its candidates offered to each user's top-N list) while it is in cache,
+//! so memory is bounded by a block, never users × items. Each score is the same f32
+//! fused multiply-add chain on every CPU and in every call, so [`recommend_all`]
+//! equals [`recommend`] user for user.
 
-use crate::kernels::{dot, simd_dispatch, Simd};
+use crate::kernels::dot;
+use crate::scoring::{score_tile, PackedItems, PackedUsers, ITEM_PANEL, USER_GROUP};
 use crate::{AlsModel, InteractionMatrix};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 
-/// Users scored together in [`recommend_all`] (one block of the blocked product).
-const USER_BLOCK: usize = 32;
-/// Items per tile of the blocked product: a tile of item factors stays in L2 while
-/// every user of the block is scored against it.
-const ITEM_TILE: usize = 256;
+/// Users scored together (a multiple of the product's user group).
+pub const USER_BLOCK: usize = 4 * USER_GROUP;
+/// Catalog items per tile: `USER_BLOCK × ITEM_TILE` f32 scores (384 KiB) stay in L2.
+pub const ITEM_TILE: usize = 64 * ITEM_PANEL;
 
 /// Order: score descending, then item index ascending (the protocol's tie rule).
 fn rank_order(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
@@ -29,31 +36,148 @@ fn top_n(mut cands: Vec<(u32, f32)>, n: usize) -> Vec<(u32, f32)> {
     cands
 }
 
-/// Items that can be recommended: those with at least one training interaction
-/// (the protocol's catalog; the others only have zero factors).
-fn catalog(model: &AlsModel, train: &InteractionMatrix) -> Vec<bool> {
-    (0..model.n_items)
-        .map(|i| i < train.n_items() && !train.item_col(i).0.is_empty())
-        .collect()
+/// The catalog (items with at least one training interaction: the others only have
+/// zero factors), packed for the blocked product.
+pub(crate) struct Catalog {
+    /// Catalog position → item index, ascending.
+    items: Vec<u32>,
+    /// Item index → catalog position (`u32::MAX` outside the catalog).
+    pos: Vec<u32>,
+    packed: PackedItems,
 }
 
-/// Candidates with their scores: catalog items, minus `liked` (sorted ascending).
-fn candidates(scores: &[f32], in_catalog: &[bool], liked: &[u32]) -> Vec<(u32, f32)> {
-    let mut next_liked = liked.iter().peekable();
-    let mut out = Vec::with_capacity(scores.len());
-    for (i, &s) in scores.iter().enumerate() {
-        // `liked` is sorted, so one forward walk excludes it.
-        while next_liked.peek().is_some_and(|&&l| (l as usize) < i) {
-            next_liked.next();
+impl Catalog {
+    pub(crate) fn new(model: &AlsModel, train: &InteractionMatrix) -> Self {
+        let items: Vec<u32> = (0..model.n_items)
+            .filter(|&i| i < train.n_items() && !train.item_col(i).0.is_empty())
+            .map(|i| i as u32)
+            .collect();
+        let mut pos = vec![u32::MAX; model.n_items];
+        for (c, &i) in items.iter().enumerate() {
+            pos[i as usize] = c as u32;
         }
-        if next_liked.peek().is_some_and(|&&l| l as usize == i) {
-            continue;
+        let packed = PackedItems::from_rows(&model.item_factors, model.rank, &items);
+        Catalog { items, pos, packed }
+    }
+
+    /// Catalog positions of `items` (any order, unknown items allowed), ascending.
+    fn positions(&self, items: &[u32]) -> Vec<u32> {
+        let mut p: Vec<u32> = items
+            .iter()
+            .filter_map(|&i| self.pos.get(i as usize).copied())
+            .filter(|&p| p != u32::MAX)
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    /// The top `n` catalog items of each user row of `rows` (`rank` values each),
+    /// without the catalog positions `exclude[r]` (ascending): (item, score), best
+    /// first, ties by item index.
+    pub(crate) fn top_n(
+        &self,
+        rows: &[&[f32]],
+        exclude: &[Vec<u32>],
+        n: usize,
+    ) -> Vec<Vec<(u32, f32)>> {
+        let rank = self.packed.rank();
+        let nc = self.items.len();
+        let mut users = PackedUsers::new(rank);
+        let mut tile = vec![0f32; USER_BLOCK.min(rows.len()) * ITEM_TILE];
+        let mut out = Vec::with_capacity(rows.len());
+        for (block, excl) in rows.chunks(USER_BLOCK).zip(exclude.chunks(USER_BLOCK)) {
+            users.fill(block.iter().copied());
+            let mut lists: Vec<TopList> = (0..block.len()).map(|_| TopList::new(n)).collect();
+            let mut next_excluded = vec![0usize; block.len()];
+            for first in (0..nc).step_by(ITEM_TILE) {
+                let count = ITEM_TILE.min(nc - first);
+                score_tile(&users, &self.packed, first, count, &mut tile, ITEM_TILE);
+                for (r, list) in lists.iter_mut().enumerate() {
+                    let row = &mut tile[r * ITEM_TILE..r * ITEM_TILE + count];
+                    // Excluded items score below every candidate.
+                    let ex = &excl[r];
+                    while let Some(&p) = ex.get(next_excluded[r]) {
+                        if p as usize >= first + count {
+                            break;
+                        }
+                        row[p as usize - first] = f32::NEG_INFINITY;
+                        next_excluded[r] += 1;
+                    }
+                    list.offer_row(row, first as u32);
+                }
+            }
+            for list in lists {
+                out.push(list.finish(&self.items));
+            }
         }
-        if in_catalog[i] {
-            out.push((i as u32, s));
+        out
+    }
+}
+
+/// A top-`n` list filled in catalog order.
+struct TopList {
+    n: usize,
+    /// (score, catalog position), best first.
+    top: Vec<(f32, u32)>,
+}
+
+impl TopList {
+    fn new(n: usize) -> Self {
+        TopList {
+            n,
+            top: Vec::with_capacity(n + 1),
         }
     }
-    out
+
+    /// Offer the scores of positions `first ..` (later positions lose ties, so once
+    /// the list is full only a strictly higher score enters). Excluded items carry
+    /// −∞ and never enter.
+    fn offer_row(&mut self, row: &[f32], first: u32) {
+        if self.n == 0 {
+            return;
+        }
+        let mut blocks = row.chunks_exact(16);
+        let mut at = first;
+        for block in &mut blocks {
+            // One branch-free test rejects a block once the list is full.
+            let bar = if self.top.len() == self.n {
+                self.top[self.n - 1].0
+            } else {
+                f32::NEG_INFINITY
+            };
+            if block.iter().fold(false, |any, &s| any | (s > bar)) {
+                for (c, &s) in (at..).zip(block) {
+                    self.offer(s, c);
+                }
+            }
+            at += 16;
+        }
+        for (c, &s) in (at..).zip(blocks.remainder()) {
+            self.offer(s, c);
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, s: f32, c: u32) {
+        if s == f32::NEG_INFINITY {
+            return;
+        }
+        if self.top.len() < self.n || s > self.top[self.n - 1].0 {
+            let at = self
+                .top
+                .partition_point(|&(t, p)| t > s || (t == s && p < c));
+            self.top.insert(at, (s, c));
+            self.top.truncate(self.n);
+        }
+    }
+
+    fn finish(self, items: &[u32]) -> Vec<(u32, f32)> {
+        self.top
+            .into_iter()
+            .map(|(s, c)| (items[c as usize], s))
+            .collect()
+    }
 }
 
 /// `user`'s training items when `filter_liked` (the items to leave out), else none.
@@ -93,16 +217,12 @@ pub fn recommend(
     if user >= model.n_users {
         return Vec::new();
     }
-    let mut scores = vec![0f32; model.n_items];
-    score_block(model, user, 1, &mut scores);
-    top_n(
-        candidates(
-            &scores,
-            &catalog(model, train),
-            liked(train, user, filter_liked),
-        ),
-        n,
-    )
+    let catalog = Catalog::new(model, train);
+    let exclude = catalog.positions(liked(train, user, filter_liked));
+    catalog
+        .top_n(&[model.user(user)], &[exclude], n)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// The top `n` items for a user given by their factors (`model.rank` values, e.g.
@@ -139,12 +259,12 @@ pub fn recommend_factors(
         factors.len(),
         model.rank
     );
-    let scores: Vec<f32> = (0..model.n_items)
-        .map(|i| dot(factors, model.item(i)))
-        .collect();
-    let mut excluded = exclude.to_vec();
-    excluded.sort_unstable();
-    top_n(candidates(&scores, &catalog(model, train), &excluded), n)
+    let catalog = Catalog::new(model, train);
+    let excluded = catalog.positions(exclude);
+    catalog
+        .top_n(&[factors], &[excluded], n)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// [`recommend`] for every user of the model (index = user), computed as a blocked
@@ -168,57 +288,71 @@ pub fn recommend_all(
     n: usize,
     filter_liked: bool,
 ) -> Vec<Vec<(u32, f32)>> {
-    let in_catalog = catalog(model, train);
-    let blocks: Vec<Vec<Vec<(u32, f32)>>> = (0..model.n_users.div_ceil(USER_BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let first = b * USER_BLOCK;
-            let count = USER_BLOCK.min(model.n_users - first);
-            let mut scores = vec![0f32; count * model.n_items];
-            score_block(model, first, count, &mut scores);
-            scores
-                .chunks_exact(model.n_items.max(1))
-                .take(count)
-                .enumerate()
-                .map(|(i, s)| {
-                    top_n(
-                        candidates(s, &in_catalog, liked(train, first + i, filter_liked)),
-                        n,
-                    )
-                })
-                .collect()
-        })
-        .collect();
-    blocks.into_iter().flatten().collect()
+    let mut all = Vec::with_capacity(model.n_users);
+    recommend_all_with(
+        model,
+        train,
+        n,
+        filter_liked,
+        model.n_users.max(1),
+        |_, lists| {
+            all.extend(lists);
+            Ok::<(), std::convert::Infallible>(())
+        },
+    )
+    .unwrap_or_else(|never| match never {});
+    all
 }
 
-simd_dispatch! {
-    /// Scores of users `first..first + count` against every item, row-major.
-    fn score_block(model: &AlsModel, first: usize, count: usize, out: &mut [f32]) => score_block_with;
-}
-
-#[inline(always)]
-fn score_block_with<S: Simd>(
+/// [`recommend_all`] streamed: users are scored `batch` at a time (in parallel, in
+/// blocks of [`USER_BLOCK`]) and each batch's lists are handed to `sink(first_user,
+/// lists)` in user order before the next batch is scored, so memory is bounded by
+/// the batch. Stops at the first error of `sink`.
+///
+/// ```
+/// use alsflow_als::{fit, recommend_all, recommend_all_with, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(
+///     3, 4, &[0, 0, 1, 1, 2, 2], &[0, 1, 1, 2, 2, 3], &[2.0, 1.0, 1.0, 3.0, 1.0, 1.0],
+/// )?;
+/// let model = fit(&train, &AlsParams { rank: 2, ..AlsParams::default() })?;
+/// let mut streamed = Vec::new();
+/// recommend_all_with(&model, &train, 2, true, 2, |first, lists| {
+///     assert_eq!(first, streamed.len());
+///     streamed.extend(lists);
+///     Ok::<(), String>(())
+/// })
+/// .unwrap();
+/// assert_eq!(streamed, recommend_all(&model, &train, 2, true));
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
+pub fn recommend_all_with<E>(
     model: &AlsModel,
-    first: usize,
-    count: usize,
-    out: &mut [f32],
-    simd: S,
-) {
-    let (k, ni) = (model.rank, model.n_items);
-    for t0 in (0..ni).step_by(ITEM_TILE) {
-        let t1 = (t0 + ITEM_TILE).min(ni);
-        for u in 0..count {
-            let xu = model.user(first + u);
-            let row = &mut out[u * ni..(u + 1) * ni];
-            for i in t0..t1 {
-                // The explicit kernel, not the portable `dot`: left to itself, LLVM
-                // may vectorise `dot`'s eight accumulators as 4-wide halves with
-                // shuffles (it did, and recommend_all took 45% longer). Same bits.
-                row[i] = simd.dot(xu, &model.item_factors[i * k..(i + 1) * k]);
-            }
-        }
+    train: &InteractionMatrix,
+    n: usize,
+    filter_liked: bool,
+    batch: usize,
+    mut sink: impl FnMut(usize, Vec<Vec<(u32, f32)>>) -> Result<(), E>,
+) -> Result<(), E> {
+    let catalog = Catalog::new(model, train);
+    let batch = batch.max(1);
+    for first in (0..model.n_users).step_by(batch) {
+        let end = (first + batch).min(model.n_users);
+        let users: Vec<usize> = (first..end).collect();
+        let lists: Vec<Vec<(u32, f32)>> = users
+            .par_chunks(USER_BLOCK)
+            .flat_map_iter(|block| {
+                let rows: Vec<&[f32]> = block.iter().map(|&u| model.user(u)).collect();
+                let exclude: Vec<Vec<u32>> = block
+                    .iter()
+                    .map(|&u| catalog.positions(liked(train, u, filter_liked)))
+                    .collect();
+                catalog.top_n(&rows, &exclude, n)
+            })
+            .collect();
+        sink(first, lists)?;
     }
+    Ok(())
 }
 
 /// The `n` items most similar to `item` by cosine similarity of their factors, the
@@ -243,12 +377,20 @@ pub fn similar_items(model: &AlsModel, item: usize, n: usize) -> Vec<(u32, f32)>
     }
     let q = model.item(item);
     let qn = dot(q, q).sqrt();
+    // q·y_j for every item with the blocked product (one row), then cosines.
+    let packed = PackedItems::new(&model.item_factors, model.rank);
+    let mut query = PackedUsers::new(model.rank);
+    query.fill([q]);
+    let mut dots = vec![0f32; model.n_items];
+    if model.n_items > 0 {
+        score_tile(&query, &packed, 0, model.n_items, &mut dots, model.n_items);
+    }
     let cands: Vec<(u32, f32)> = (0..model.n_items)
         .filter(|&j| j != item)
         .map(|j| {
             let y = model.item(j);
             let norm = qn * dot(y, y).sqrt();
-            let s = if norm > 0.0 { dot(q, y) / norm } else { 0.0 };
+            let s = if norm > 0.0 { dots[j] / norm } else { 0.0 };
             (j as u32, s)
         })
         .collect();

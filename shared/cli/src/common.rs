@@ -49,12 +49,35 @@ fn absolute_store_dir(cli: &Cli) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
+/// The store directory, absolute, for commands that open the store themselves
+/// (`serve`).
+pub fn store_dir_absolute(cli: &Cli) -> PathBuf {
+    absolute_store_dir(cli)
+}
+
 fn lock_timeout(cli: &Cli) -> Duration {
     Duration::from_secs_f64(cli.lock_timeout)
 }
 
+/// `--lock-timeout` as a duration.
+pub fn lock_timeout_of(cli: &Cli) -> Duration {
+    lock_timeout(cli)
+}
+
 /// Load `--config` with the given `--set` overrides.
 pub fn load_config(cli: &Cli, overrides: &[String]) -> anyhow::Result<PipelineConfig> {
+    if !cli.config.exists() {
+        let here = std::env::current_dir()
+            .map(|d| format!(" (in {})", d.display()))
+            .unwrap_or_default();
+        return Err(ConfigError::Invalid(format!(
+            "no pipeline config at {}{here}: create one with `alsflow init` (MovieLens \
+             latest-small) or `alsflow init --preset NAME` (`alsflow datasets` lists the \
+             presets), or point --config at one",
+            cli.config.display()
+        ))
+        .into());
+    }
     let home = data_home(cli.data.as_deref());
     Ok(PipelineConfig::load(&cli.config, overrides, home)?)
 }

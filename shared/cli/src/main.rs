@@ -53,7 +53,7 @@ pub enum Command {
     Export(commands::export::ExportArgs),
     /// Re-hash every object; report and move aside the corrupt ones.
     Verify(commands::verify::VerifyArgs),
-    /// Delete objects no run record needs.
+    /// Delete objects no run record needs (with --keep-last N, also older runs).
     Gc(commands::gc::GcArgs),
     /// Print the latest test metrics per dataset (model and baselines).
     Metrics(commands::results::MetricsArgs),
@@ -63,6 +63,18 @@ pub enum Command {
     Recommend(commands::results::RecommendArgs),
     /// The items most similar to an item.
     Similar(commands::results::SimilarArgs),
+    /// List the dataset presets: size, rows, licence, citation.
+    Datasets(commands::datasets::DatasetsArgs),
+    /// Download and unpack dataset presets into the data home; show their terms of use.
+    Fetch(commands::fetch::FetchArgs),
+    /// Write a commented pipeline.toml for dataset presets (never over an existing one).
+    Init(commands::init::InitArgs),
+    /// Every recorded run, newest first: params, test metrics, search size.
+    Runs(commands::runs::RunsArgs),
+    /// What differs between two runs (params, artifacts, metric deltas).
+    Diff(commands::diff::DiffArgs),
+    /// Serve recommendations over HTTP from the latest models, with hot reload.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// `--lock-timeout`: a finite number of seconds, at most a day.
@@ -94,6 +106,12 @@ fn main() -> ExitCode {
         Command::Report(a) => commands::results::report(&cli, a),
         Command::Recommend(a) => commands::results::recommend(&cli, a),
         Command::Similar(a) => commands::results::similar(&cli, a),
+        Command::Datasets(a) => commands::datasets::exec(&cli, a),
+        Command::Fetch(a) => commands::fetch::exec(&cli, a),
+        Command::Init(a) => commands::init::exec(&cli, a),
+        Command::Runs(a) => commands::runs::exec(&cli, a),
+        Command::Diff(a) => commands::diff::exec(&cli, a),
+        Command::Serve(a) => commands::serve::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -87,6 +87,9 @@ artifacts! {
         HEATMAP = "heatmap": Svg,
         /// Mean CV ROEM against iterations (SVG).
         ROEM_VS_ITER = "roem_vs_iter": Svg,
+        /// How the search went: rounds, points tried and why, fits against the full
+        /// grid, the best point's fold spread, edge warnings (`alsflow_formats::search`).
+        SEARCH = "search": Json,
     }
     /// Outputs of `train`.
     train {
@@ -144,5 +147,6 @@ mod tests {
         assert_eq!(all.len(), n);
         assert_eq!(find("tune.best_params"), Some(tune::BEST_PARAMS));
         assert_eq!(find("tune.nothing"), None);
+        assert_eq!(find("tune.search").map(|a| a.format), Some(Format::Json));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`stage`]: the [`Stage`] trait each stage crate implements, with its inputs,
 //!   outputs and the context the runner provides (progress, memoisation).
+//! - [`bytes`]: [`ArtifactBytes`], an input's bytes on the heap or memory-mapped.
 //! - [`codec`]: the only place that touches bincode (models and small values).
 //! - [`table`]: Parquet encoding of the interaction tables exchanged between stages.
 //! - [`ArtifactId`] / [`Format`]: how artifacts are named and typed.
@@ -9,6 +10,7 @@
 //! Architecture invariant: this crate knows nothing of sled, of the store layout,
 //! of the CLI or of any stage in particular.
 
+pub mod bytes;
 pub mod canonical;
 pub mod catalog;
 pub mod codec;
@@ -19,6 +21,7 @@ pub mod stage;
 pub mod table;
 pub mod test_support;
 
+pub use bytes::ArtifactBytes;
 pub use catalog::ArtifactName;
 pub use stage::{
     InputArtifact, InputKind, InputSpec, OutputArtifact, Progress, Stage, StageContext, StageError,

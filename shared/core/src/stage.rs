@@ -7,12 +7,12 @@
 //! the outputs. Determinism is the stage's duty: the same params and input bytes
 //! must give byte-identical outputs, whatever the thread count.
 
+use crate::bytes::ArtifactBytes;
 use crate::catalog::ArtifactName;
 use crate::table::TableArtifact;
 use crate::{ArtifactId, Format};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// A stage failed. The message must say what and where (file, line, row, param).
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +67,9 @@ pub struct InputArtifact {
     pub label: String,
     /// Encoding of the bytes.
     pub format: Format,
-    /// The bytes, already verified against `id` by the runner.
-    pub bytes: Arc<[u8]>,
+    /// The bytes, already verified against `id` by the runner: heap memory for small
+    /// artifacts, a read-only memory map of the stored object for large ones.
+    pub bytes: ArtifactBytes,
 }
 
 impl InputArtifact {
@@ -81,9 +82,12 @@ impl InputArtifact {
         }
     }
 
-    /// Decode the bytes as Parquet table `T` (errors name the input).
+    /// Decode the bytes as Parquet table `T` (errors name the input). The decoded table
+    /// owns its data, so a memory-mapped input's pages are released afterwards.
     pub fn table<T: TableArtifact>(&self) -> Result<T, StageError> {
-        T::from_parquet(&self.bytes).map_err(|e| self.bad(e))
+        let decoded = T::from_parquet_bytes(self.bytes.bytes()).map_err(|e| self.bad(e));
+        self.bytes.release_all();
+        decoded
     }
 
     /// Decode the bytes as a bincode `T` (errors name the input).
@@ -210,7 +214,18 @@ impl StageOutputs {
         self.summary.push(line.into());
         self
     }
+
+    /// Add a caveat of the results (e.g. the best point on the edge of a search): a
+    /// summary line starting with [`WARNING_PREFIX`], which the runner logs as a
+    /// warning on every run, cached or not.
+    pub fn warn(&mut self, line: impl std::fmt::Display) -> &mut Self {
+        self.summary.push(format!("{WARNING_PREFIX}{line}"));
+        self
+    }
 }
+
+/// The start of a summary line that is a warning (see [`StageOutputs::warn`]).
+pub const WARNING_PREFIX: &str = "warning: ";
 
 /// A progress reporter for long work (a bar in a terminal, nothing otherwise).
 pub trait Progress: Send + Sync {

@@ -15,7 +15,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
     UInt8Array,
 };
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -50,7 +50,7 @@ pub fn writer_properties(metadata: &BTreeMap<String, String>) -> WriterPropertie
         .set_compression(Compression::SNAPPY)
         .set_created_by("alsflow".to_string())
         .set_key_value_metadata(if kv.is_empty() { None } else { Some(kv) })
-        .set_max_row_group_row_count(Some(1 << 20))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build()
 }
 
@@ -70,8 +70,22 @@ pub fn write_batch(
 
 /// Read a whole Parquet file into one batch, plus its key-value metadata.
 pub fn read_batch(bytes: &[u8]) -> Result<(RecordBatch, BTreeMap<String, String>), TableError> {
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(Bytes::copy_from_slice(bytes)).map_err(pq)?;
+    let (schema, batches, metadata) = read_batches(Bytes::copy_from_slice(bytes))?;
+    let batch = match <[RecordBatch; 1]>::try_from(batches) {
+        Ok([one]) => one,
+        Err(batches) => arrow::compute::concat_batches(&schema, &batches).map_err(pq)?,
+    };
+    Ok((batch, metadata))
+}
+
+/// A Parquet file's schema, record batches and key-value metadata.
+pub type Batches = (SchemaRef, Vec<RecordBatch>, BTreeMap<String, String>);
+
+/// Read a Parquet file held in `bytes` (shared, not copied) as its record batches (at
+/// most 2^20 rows each), with its schema and key-value metadata. Large tables decode
+/// batch by batch into their own columns instead of concatenating into one batch.
+pub fn read_batches(bytes: Bytes) -> Result<Batches, TableError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(pq)?;
     let mut metadata = BTreeMap::new();
     if let Some(kv) = builder.metadata().file_metadata().key_value_metadata() {
         for entry in kv {
@@ -82,12 +96,8 @@ pub fn read_batch(bytes: &[u8]) -> Result<(RecordBatch, BTreeMap<String, String>
     }
     let schema = builder.schema().clone();
     let reader = builder.with_batch_size(1 << 20).build().map_err(pq)?;
-    let mut batches = Vec::new();
-    for b in reader {
-        batches.push(b.map_err(pq)?);
-    }
-    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(pq)?;
-    Ok((batch, metadata))
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(pq)?;
+    Ok((schema, batches, metadata))
 }
 
 fn column<'a, T: 'static>(
@@ -125,17 +135,29 @@ fn optional_column<'a, T: 'static>(
 pub trait TableArtifact: Sized {
     /// Decode from the Parquet bytes its writer produced.
     fn from_parquet(bytes: &[u8]) -> Result<Self, TableError>;
+
+    /// Decode from shared bytes; tables that can decode without first copying the
+    /// file (the large ones) override it.
+    fn from_parquet_bytes(bytes: Bytes) -> Result<Self, TableError> {
+        Self::from_parquet(&bytes)
+    }
 }
 
 impl TableArtifact for Interactions {
     fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
         Interactions::from_parquet(bytes)
     }
+    fn from_parquet_bytes(bytes: Bytes) -> Result<Self, TableError> {
+        Interactions::from_parquet_bytes(bytes)
+    }
 }
 
 impl TableArtifact for IdMap {
     fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
         IdMap::from_parquet(bytes)
+    }
+    fn from_parquet_bytes(bytes: Bytes) -> Result<Self, TableError> {
+        IdMap::from_parquet_bytes(bytes)
     }
 }
 
@@ -183,25 +205,32 @@ impl Interactions {
     }
 
     /// Keep only the rows whose index satisfies `keep`, optional columns included.
+    /// `keep` is called once per row, in order; the rows kept are remembered in a
+    /// one-byte-per-row mask (not a list of indices), so filtering a table of tens of
+    /// millions of rows costs little more than the rows it keeps.
     pub fn filter_rows(&self, mut keep: impl FnMut(usize) -> bool) -> Interactions {
-        let idx: Vec<usize> = (0..self.len()).filter(|&i| keep(i)).collect();
-        fn pick<T: Copy>(v: &[T], idx: &[usize]) -> Vec<T> {
-            idx.iter().map(|&i| v[i]).collect()
+        let mask: Vec<bool> = (0..self.len()).map(&mut keep).collect();
+        let kept = mask.iter().filter(|&&k| k).count();
+        fn pick<T: Copy>(v: &[T], mask: &[bool], kept: usize) -> Vec<T> {
+            let mut out = Vec::with_capacity(kept);
+            out.extend(v.iter().zip(mask).filter(|(_, &k)| k).map(|(&x, _)| x));
+            out
         }
         Interactions {
             n_users: self.n_users,
             n_items: self.n_items,
-            user: pick(&self.user, &idx),
-            item: pick(&self.item, &idx),
-            value: pick(&self.value, &idx),
-            timestamp: self.timestamp.as_ref().map(|v| pick(v, &idx)),
-            fold: self.fold.as_ref().map(|v| pick(v, &idx)),
-            cold: self.cold.as_ref().map(|v| pick(v, &idx)),
-            partition: self.partition.as_ref().map(|v| pick(v, &idx)),
+            user: pick(&self.user, &mask, kept),
+            item: pick(&self.item, &mask, kept),
+            value: pick(&self.value, &mask, kept),
+            timestamp: self.timestamp.as_ref().map(|v| pick(v, &mask, kept)),
+            fold: self.fold.as_ref().map(|v| pick(v, &mask, kept)),
+            cold: self.cold.as_ref().map(|v| pick(v, &mask, kept)),
+            partition: self.partition.as_ref().map(|v| pick(v, &mask, kept)),
         }
     }
 
-    /// Encode as Parquet (deterministic).
+    /// Encode as Parquet (deterministic). Rows are encoded one row group (2^20 rows) at
+    /// a time, so the Arrow copy of the columns never exceeds one row group.
     pub fn to_parquet(&self) -> Result<Vec<u8>, TableError> {
         let n = self.len();
         let check = |name: &str, len: usize| {
@@ -221,42 +250,74 @@ impl Interactions {
             Field::new("item_idx", DataType::UInt32, false),
             Field::new("value", DataType::Float32, false),
         ];
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from(self.user.clone())),
-            Arc::new(UInt32Array::from(self.item.clone())),
-            Arc::new(Float32Array::from(self.value.clone())),
-        ];
         if let Some(ts) = &self.timestamp {
             check("timestamp", ts.len())?;
             fields.push(Field::new("timestamp", DataType::Int64, false));
-            cols.push(Arc::new(Int64Array::from(ts.clone())));
         }
         if let Some(f) = &self.fold {
             check("fold", f.len())?;
             fields.push(Field::new("fold", DataType::UInt8, false));
-            cols.push(Arc::new(UInt8Array::from(f.clone())));
         }
         if let Some(c) = &self.cold {
             check("cold", c.len())?;
             fields.push(Field::new("cold", DataType::Boolean, false));
-            cols.push(Arc::new(BooleanArray::from(c.clone())));
         }
         if let Some(p) = &self.partition {
             check("partition", p.len())?;
             fields.push(Field::new("partition", DataType::UInt8, false));
-            cols.push(Arc::new(UInt8Array::from(p.clone())));
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(pq)?;
+        let schema = Arc::new(Schema::new(fields));
         let mut meta = BTreeMap::new();
         meta.insert("alsflow.table".to_string(), "interactions".to_string());
         meta.insert("n_users".to_string(), self.n_users.to_string());
         meta.insert("n_items".to_string(), self.n_items.to_string());
-        write_batch(&batch, &meta)
+        let mut buf = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut buf, schema.clone(), Some(writer_properties(&meta)))
+                .map_err(pq)?;
+        // An empty table still writes its schema (one empty batch).
+        let groups: Vec<std::ops::Range<usize>> = if n == 0 {
+            std::iter::once(0..0).collect()
+        } else {
+            (0..n)
+                .step_by(ROW_GROUP_ROWS)
+                .map(|s| s..(s + ROW_GROUP_ROWS).min(n))
+                .collect()
+        };
+        for r in groups {
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(UInt32Array::from(self.user[r.clone()].to_vec())),
+                Arc::new(UInt32Array::from(self.item[r.clone()].to_vec())),
+                Arc::new(Float32Array::from(self.value[r.clone()].to_vec())),
+            ];
+            if let Some(ts) = &self.timestamp {
+                cols.push(Arc::new(Int64Array::from(ts[r.clone()].to_vec())));
+            }
+            if let Some(f) = &self.fold {
+                cols.push(Arc::new(UInt8Array::from(f[r.clone()].to_vec())));
+            }
+            if let Some(c) = &self.cold {
+                cols.push(Arc::new(BooleanArray::from(c[r.clone()].to_vec())));
+            }
+            if let Some(p) = &self.partition {
+                cols.push(Arc::new(UInt8Array::from(p[r.clone()].to_vec())));
+            }
+            let batch = RecordBatch::try_new(schema.clone(), cols).map_err(pq)?;
+            writer.write(&batch).map_err(pq)?;
+        }
+        writer.close().map_err(pq)?;
+        Ok(buf)
     }
 
     /// Decode from Parquet written by [`Interactions::to_parquet`].
     pub fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
-        let (batch, meta) = read_batch(bytes)?;
+        Self::from_parquet_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    /// [`Interactions::from_parquet`] from shared bytes: the file is not copied, and
+    /// each column is filled batch by batch (one copy of the data, into its vector).
+    pub fn from_parquet_bytes(bytes: Bytes) -> Result<Self, TableError> {
+        let (schema, batches, meta) = read_batches(bytes)?;
         let t = "interactions";
         let dim = |key: &str| -> Result<u32, TableError> {
             meta.get(key)
@@ -266,28 +327,54 @@ impl Interactions {
                     message: format!("missing or bad '{key}' metadata"),
                 })
         };
-        Ok(Interactions {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let has = |name: &str| schema.column_with_name(name).is_some();
+        let mut out = Interactions {
             n_users: dim("n_users")?,
             n_items: dim("n_items")?,
-            user: column::<UInt32Array>(&batch, t, "user_idx")?
-                .values()
-                .to_vec(),
-            item: column::<UInt32Array>(&batch, t, "item_idx")?
-                .values()
-                .to_vec(),
-            value: column::<Float32Array>(&batch, t, "value")?
-                .values()
-                .to_vec(),
-            timestamp: optional_column::<Int64Array>(&batch, t, "timestamp")?
-                .map(|a| a.values().to_vec()),
-            fold: optional_column::<UInt8Array>(&batch, t, "fold")?.map(|a| a.values().to_vec()),
-            cold: optional_column::<BooleanArray>(&batch, t, "cold")?
-                .map(|a| (0..a.len()).map(|i| a.value(i)).collect()),
-            partition: optional_column::<UInt8Array>(&batch, t, "partition")?
-                .map(|a| a.values().to_vec()),
-        })
+            user: Vec::with_capacity(rows),
+            item: Vec::with_capacity(rows),
+            value: Vec::with_capacity(rows),
+            timestamp: has("timestamp").then(|| Vec::with_capacity(rows)),
+            fold: has("fold").then(|| Vec::with_capacity(rows)),
+            cold: has("cold").then(|| Vec::with_capacity(rows)),
+            partition: has("partition").then(|| Vec::with_capacity(rows)),
+        };
+        // An empty file has no batches: still check the schema.
+        let empty;
+        let batches: &[RecordBatch] = if batches.is_empty() {
+            empty = [RecordBatch::new_empty(schema.clone())];
+            &empty
+        } else {
+            &batches
+        };
+        for b in batches {
+            out.user
+                .extend_from_slice(column::<UInt32Array>(b, t, "user_idx")?.values());
+            out.item
+                .extend_from_slice(column::<UInt32Array>(b, t, "item_idx")?.values());
+            out.value
+                .extend_from_slice(column::<Float32Array>(b, t, "value")?.values());
+            if let Some(v) = out.timestamp.as_mut() {
+                v.extend_from_slice(column::<Int64Array>(b, t, "timestamp")?.values());
+            }
+            if let Some(v) = out.fold.as_mut() {
+                v.extend_from_slice(column::<UInt8Array>(b, t, "fold")?.values());
+            }
+            if let Some(v) = out.cold.as_mut() {
+                let a = column::<BooleanArray>(b, t, "cold")?;
+                v.extend((0..a.len()).map(|i| a.value(i)));
+            }
+            if let Some(v) = out.partition.as_mut() {
+                v.extend_from_slice(column::<UInt8Array>(b, t, "partition")?.values());
+            }
+        }
+        Ok(out)
     }
 }
+
+/// Rows per Parquet row group (and per batch the interaction writer encodes at once).
+const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Dense index ↔ raw id map (the `users` and `items` artifacts).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -344,7 +431,13 @@ impl IdMap {
 
     /// Decode from Parquet written by [`IdMap::to_parquet`].
     pub fn from_parquet(bytes: &[u8]) -> Result<Self, TableError> {
-        let (batch, _) = read_batch(bytes)?;
+        Self::from_parquet_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    /// [`IdMap::from_parquet`] from shared bytes (not copied).
+    pub fn from_parquet_bytes(bytes: Bytes) -> Result<Self, TableError> {
+        let (schema, batches, _) = read_batches(bytes)?;
+        let batch = arrow::compute::concat_batches(&schema, &batches).map_err(pq)?;
         let t = "id_map";
         let idx = column::<UInt32Array>(&batch, t, "idx")?;
         for (pos, v) in idx.values().iter().enumerate() {

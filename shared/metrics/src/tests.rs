@@ -360,7 +360,7 @@ fn ml_100k_rank10_vector_reproduces() {
 
 #[test]
 fn users_with_many_test_items_match_brute_force() {
-    // > LINEAR_COUNT_MAX test items per user exercises the sorting path; coarse
+    // Hundreds of test items per user (many groups, a large bucket table); coarse
     // factors make ties common.
     let (nu, ni, rank) = (5u32, 400u32, 2usize);
     let (mut tu, mut ti, mut su, mut si, mut sv) = (vec![], vec![], vec![], vec![], vec![]);
@@ -389,7 +389,114 @@ fn users_with_many_test_items_match_brute_force() {
     assert!(set
         .evaluated_users()
         .iter()
-        .all(|&u| test.row(u).0.len() > LINEAR_COUNT_MAX));
+        .all(|&u| test.row(u).0.len() > 128));
     let got = evaluate_factors(&set, &x, &y, rank, 10).unwrap();
     assert_metrics_close(&got, &brute(&train, &test, &x, &y, rank, 10), 1e-12);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+    /// Full-precision random factors (the f32 product's rounding is real), with
+    /// duplicated item rows so exact f64 ties occur between items whose f32 scores
+    /// could differ: the answers must still be the f64 ones.
+    #[test]
+    fn random_factors_with_tied_items_equal_brute_force(
+        nu in 1u32..30, ni in 2u32..120, rank in 1usize..24, seed in 0u64..10_000, k in 1usize..12
+    ) {
+        let mut rng = alsflow_core::rng::Xoshiro256::new(seed, 3);
+        let x: Vec<f32> = (0..nu as usize * rank).map(|_| rng.next_f32() * 2.0 - 0.7).collect();
+        let mut y: Vec<f32> = (0..ni as usize * rank).map(|_| rng.next_f32() * 2.0 - 0.7).collect();
+        for j in (1..ni as usize).step_by(3) {
+            let (a, b) = y.split_at_mut(j * rank);
+            b[..rank].copy_from_slice(&a[(j - 1) * rank..j * rank]);
+        }
+        let (mut tu, mut ti, mut su, mut si, mut sv) = (vec![], vec![], vec![], vec![], vec![]);
+        for u in 0..nu {
+            for i in 0..ni {
+                match rng.below(5) {
+                    0 | 1 => { tu.push(u); ti.push(i); }
+                    2 => { su.push(u); si.push(i); sv.push(1.0 + rng.below(3) as f32); }
+                    _ => {}
+                }
+            }
+        }
+        // Every test item needs a training row somewhere: give item i one (user 0)
+        // and drop user 0's test rows.
+        let mut in_train = vec![false; ni as usize];
+        for &i in &ti { in_train[i as usize] = true; }
+        let keep: Vec<usize> = (0..su.len()).filter(|&r| in_train[si[r] as usize]).collect();
+        let su: Vec<u32> = keep.iter().map(|&r| su[r]).collect();
+        let si: Vec<u32> = keep.iter().map(|&r| si[r]).collect();
+        let sv: Vec<f32> = keep.iter().map(|&r| sv[r]).collect();
+        prop_assume!(!su.is_empty());
+        let tv = vec![1.0; tu.len()];
+        let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &tv).unwrap();
+        let test = UserItems::from_triples("test", nu, ni, &su, &si, &sv).unwrap();
+        let set = EvalSet::new(train.clone(), test.clone()).unwrap();
+        let got = evaluate_factors(&set, &x, &y, rank, k).unwrap();
+        let want = brute(&train, &test, &x, &y, rank, k);
+        assert_metrics_close(&got, &want, 1e-12);
+    }
+}
+
+#[test]
+fn a_sample_of_users_is_seeded_and_evaluates_only_them() {
+    let (nu, ni) = (200u32, 30u32);
+    let (mut tu, mut ti, mut su, mut si) = (vec![], vec![], vec![], vec![]);
+    for u in 0..nu {
+        for i in 0..ni {
+            match (u * 7 + i * 11) % 6 {
+                0 | 1 => {
+                    tu.push(u);
+                    ti.push(i);
+                }
+                2 => {
+                    su.push(u);
+                    si.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+    let tv = vec![1.0; tu.len()];
+    let sv = vec![1.0; su.len()];
+    let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &tv).unwrap();
+    let test = UserItems::from_triples("test", nu, ni, &su, &si, &sv).unwrap();
+    let full = EvalSet::new(train, test).unwrap();
+    let n_all = full.evaluated_users().len();
+    let sample = |n: usize, seed: u64| {
+        let mut s = full.clone();
+        s.sample_users(n, seed);
+        s
+    };
+    let a = sample(50, 1);
+    assert_eq!(a.evaluated_users().len(), 50);
+    assert_eq!(a.sampled_from(), Some(n_all));
+    assert!(a.evaluated_users().windows(2).all(|w| w[0] < w[1]));
+    assert!(a
+        .evaluated_users()
+        .iter()
+        .all(|u| full.evaluated_users().contains(u)));
+    assert_eq!(a.evaluated_users(), sample(50, 1).evaluated_users());
+    assert_ne!(a.evaluated_users(), sample(50, 2).evaluated_users());
+    // A sample as large as the users is the exact evaluation.
+    let all = sample(n_all, 1);
+    assert_eq!(all.sampled_from(), None);
+    assert_eq!(all.evaluated_users(), full.evaluated_users());
+    // The metrics are those of the sampled users only.
+    let rank = 2;
+    let x: Vec<f32> = (0..nu as usize * rank)
+        .map(|v| (v % 7) as f32 * 0.25 - 0.5)
+        .collect();
+    let y: Vec<f32> = (0..ni as usize * rank)
+        .map(|v| (v % 5) as f32 * 0.5 - 1.0)
+        .collect();
+    let m = evaluate_factors(&a, &x, &y, rank, 5).unwrap();
+    assert_eq!(m.users_evaluated, 50);
+    let n_test: usize = a
+        .evaluated_users()
+        .iter()
+        .map(|&u| a.test().row(u).0.len())
+        .sum();
+    assert_eq!(m.test_interactions, n_test as u64);
 }

@@ -21,8 +21,8 @@ pub fn build_dag(cfg: &PipelineConfig) -> Result<Dag, BuildError> {
 fn raw_source(src: &SourceSpec) -> InputSource {
     InputSource::Raw {
         path: src.path.clone(),
-        url: src.url.clone(),
-        sha256: src.sha256.clone(),
+        origin: src.origin(),
+        sha256: src.file_sha256().map(str::to_string),
     }
 }
 
@@ -36,7 +36,7 @@ fn raw_inputs(d: &DatasetConfig) -> BTreeMap<String, InputSource> {
                 name,
                 InputSource::Raw {
                     path,
-                    url: None,
+                    origin: Default::default(),
                     sha256: None,
                 },
             );

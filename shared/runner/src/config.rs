@@ -10,15 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
-/// Keys of a `[[dataset]]` table that the runner owns (everything else is preprocess's).
-pub const SOURCE_KEYS: &[&str] = &[
-    "path",
-    "test_path",
-    "url",
-    "sha256",
-    "test_url",
-    "test_sha256",
-];
+pub use crate::sources::{SourceSpec, SOURCE_KEYS};
 
 /// The top-level section that configures the Spark backend (`[spark]`, overridable
 /// per dataset with `[dataset.spark]`); not a stage, so not in the registry.
@@ -37,19 +29,10 @@ pub enum ConfigError {
     /// A data file is missing and cannot be downloaded (the CLI exits with code 3).
     #[error("{0}")]
     DataMissing(String),
-}
-
-/// Where a raw input file comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SourceSpec {
-    /// The path as written in the config (relative to the data home, or absolute).
-    pub configured: String,
-    /// The resolved absolute (or data-home-joined) path.
-    pub path: PathBuf,
-    /// Optional download URL.
-    pub url: Option<String>,
-    /// Expected sha256 (hex) of the downloaded file.
-    pub sha256: Option<String>,
+    /// A download arrived but failed its checks (checksum, size cap, archive contents);
+    /// nothing of it was kept.
+    #[error("{0}")]
+    Download(String),
 }
 
 /// Typed `[train]` parameters as the train stage reads them.
@@ -87,6 +70,10 @@ pub struct PipelineConfig {
     pub file: PathBuf,
     /// The data home that relative paths are resolved against.
     pub data_home: PathBuf,
+    /// The data lock beside the config (`pipeline.lock` for `pipeline.toml`): the
+    /// checksums of earlier downloads, which later ones must match. `None` for a config
+    /// that did not come from a file.
+    pub lock_file: Option<PathBuf>,
     /// The datasets, in file order.
     pub datasets: Vec<DatasetConfig>,
 }
@@ -112,7 +99,16 @@ impl PipelineConfig {
         let text = std::fs::read_to_string(file).map_err(|e| {
             ConfigError::Invalid(format!("cannot read config {}: {e}", file.display()))
         })?;
-        Self::parse(&text, file, overrides, data_home)
+        let mut cfg = Self::parse(&text, file, overrides, data_home)?;
+        let lock_file = crate::datalock::lock_file_of(file);
+        let lock = crate::datalock::DataLock::load(&lock_file)?;
+        for d in &mut cfg.datasets {
+            for src in d.source.iter_mut().chain(d.test_source.iter_mut()) {
+                lock.fill_expected(src);
+            }
+        }
+        cfg.lock_file = Some(lock_file);
+        Ok(cfg)
     }
 
     /// Parse config `text` (named `file` in messages).
@@ -212,7 +208,12 @@ impl PipelineConfig {
             let derr =
                 |m: String| ConfigError::Invalid(format!("{fname}: dataset \"{name}\": {m}"));
             // Split the dataset table into source keys, override tables, preprocess keys.
+            // A preset's preprocess keys sit between the global section and the table's own.
+            let preset = crate::sources::preset_of(d, &derr)?;
             let mut pre = global("preprocess");
+            if let Some(p) = preset {
+                merge(&mut pre, &p.preprocess_table());
+            }
             let mut overrides_of: Vec<(String, Table)> = Vec::new();
             let mut own_pre = Table::new();
             for (k, v) in d {
@@ -245,55 +246,8 @@ impl PipelineConfig {
             let pre_t = effective("preprocess");
             let is_synthetic =
                 matches!(pre_t.get("format"), Some(Value::String(f)) if f == "synthetic");
-            let string_key = |k: &str| -> Result<Option<String>, ConfigError> {
-                match d.get(k) {
-                    None => Ok(None),
-                    Some(Value::String(s)) => Ok(Some(s.clone())),
-                    Some(other) => Err(derr(format!(
-                        "key '{k}' must be a string, found {}",
-                        other.type_str()
-                    ))),
-                }
-            };
-            let resolve = |p: String, url: Option<String>, sha: Option<String>| -> SourceSpec {
-                let pb = PathBuf::from(&p);
-                let path = if pb.is_absolute() {
-                    pb
-                } else {
-                    data_home.join(pb)
-                };
-                SourceSpec {
-                    configured: p,
-                    path,
-                    url,
-                    sha256: sha.map(|s| s.to_ascii_lowercase()),
-                }
-            };
-            let source = match string_key("path")? {
-                Some(p) => Some(resolve(p, string_key("url")?, string_key("sha256")?)),
-                None if is_synthetic => None,
-                None => {
-                    return Err(derr(
-                        "missing key 'path' (only format = \"synthetic\" has no path)".into(),
-                    ))
-                }
-            };
-            let test_source = string_key("test_path")?
-                .map(|p| {
-                    Ok::<_, ConfigError>(resolve(
-                        p,
-                        string_key("test_url")?,
-                        string_key("test_sha256")?,
-                    ))
-                })
-                .transpose()?;
-            if test_source.is_none()
-                && (d.contains_key("test_url") || d.contains_key("test_sha256"))
-            {
-                return Err(derr(
-                    "'test_url'/'test_sha256' given without 'test_path'".into(),
-                ));
-            }
+            let (source, test_source) =
+                crate::sources::resolve(d, preset, &data_home, is_synthetic, &derr)?;
 
             let preprocess: alsflow_preprocess::Params = typed(pre_t, "", &derr)?;
             let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
@@ -345,6 +299,7 @@ impl PipelineConfig {
         Ok(PipelineConfig {
             file: file.to_path_buf(),
             data_home,
+            lock_file: None,
             datasets: out,
         })
     }
@@ -631,6 +586,49 @@ enabled = false
         let too_many = format!("train.threads={}", MAX_THREADS_PER_CORE * cores + 1);
         let e = err(BASE, &[&too_many]);
         assert!(e.contains("train.threads") && e.contains("cores"), "{e}");
+    }
+
+    #[test]
+    fn a_preset_gives_the_params_of_its_explicit_keys_and_the_table_overrides_it() {
+        let explicit = parse(
+            "[[dataset]]\nname = \"m\"\npath = \"ml-latest-small/ratings.csv\"\n\
+             format = \"movielens\"\nfeedback = \"binary\"\n",
+            &[],
+        )
+        .expect("valid");
+        let preset = parse(
+            "[[dataset]]\nname = \"m\"\npreset = \"ml-latest-small\"\n",
+            &[],
+        )
+        .expect("valid");
+        let json =
+            |c: &PipelineConfig| serde_json::to_string(&c.datasets[0].preprocess).expect("json");
+        assert_eq!(json(&explicit), json(&preset));
+        let (e, p) = (
+            explicit.datasets[0].source.as_ref().expect("source"),
+            preset.datasets[0].source.as_ref().expect("source"),
+        );
+        assert_eq!(e.path, p.path);
+        assert_eq!(p.preset.as_deref(), Some("ml-latest-small"));
+        // The table's keys, a global [preprocess] section and --set: the preset's keys
+        // win over the global section only.
+        let text = "[preprocess]\nformat = \"delimited\"\nmin_user_interactions = 2\n\
+                    [[dataset]]\nname = \"m\"\npreset = \"ml-latest-small\"\n\
+                    feedback = \"count\"\n";
+        let c = parse(
+            text,
+            &["dataset.m.threshold=4.0", "dataset.m.feedback=binary"],
+        )
+        .expect("valid");
+        let pre = &c.datasets[0].preprocess;
+        assert_eq!(pre.format, alsflow_preprocess::SourceFormat::Movielens);
+        assert_eq!(pre.feedback, Some(alsflow_preprocess::Feedback::Binary));
+        assert_eq!((pre.threshold, pre.min_user_interactions), (Some(4.0), 2));
+        let e = err("[[dataset]]\nname = \"m\"\npreset = \"ml-99m\"\n", &[]);
+        assert!(
+            e.contains("dataset \"m\": preset: unknown preset \"ml-99m\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Lineage: from an artifact, through the runs that produced it and their inputs,
-//! down to the raw source files (path, size, blake3, URL).
+//! down to the raw source files (path, size, blake3, and where it was downloaded
+//! from: URL, the archive's sha256, the member, the file's sha256).
 
 use alsflow_core::ArtifactId;
 use alsflow_store::{SourceInfo, Store, StoreError};
@@ -94,6 +95,7 @@ pub fn to_json(n: &LineageNode) -> serde_json::Value {
     if let Some(s) = &n.source {
         v["source"] = serde_json::json!({
             "path": s.path, "size": s.size, "blake3": s.blake3, "url": s.url, "sha256": s.sha256,
+            "archive_sha256": s.archive_sha256, "member": s.member,
         });
     }
     if let Some(p) = &n.producer {
@@ -131,15 +133,22 @@ fn text_rec(
         return;
     }
     if let Some(s) = &n.source {
+        let mut origin = String::new();
+        if let Some(u) = &s.url {
+            origin.push_str(&format!(", url {u}"));
+        }
+        if let Some(a) = &s.archive_sha256 {
+            origin.push_str(&format!(", archive sha256 {a}"));
+        }
+        if let Some(m) = &s.member {
+            origin.push_str(&format!(", member {m}"));
+        }
+        if let Some(h) = &s.sha256 {
+            origin.push_str(&format!(", sha256 {h}"));
+        }
         out.push_str(&format!(
-            "{indent}{label}{short} raw file {} ({} bytes, blake3 {}{})\n",
-            s.path,
-            s.size,
-            s.blake3,
-            s.url
-                .as_ref()
-                .map(|u| format!(", url {u}"))
-                .unwrap_or_default()
+            "{indent}{label}{short} raw file {} ({} bytes, blake3 {}{origin})\n",
+            s.path, s.size, s.blake3,
         ));
     } else {
         out.push_str(&format!(

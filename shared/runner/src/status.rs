@@ -1,10 +1,13 @@
 //! `alsflow status`: is each stage fresh, stale or missing, and why.
 //!
 //! A stage is compared with the `latest` run record of its dataset/stage: params
-//! (flattened to dotted keys), input ids and code fingerprint.
+//! (flattened to dotted keys), input ids and code fingerprint. A fresh tune stage also
+//! reports the warnings of its `tune.search` output (the best point on the edge of
+//! what was searched).
 
 use crate::engine::{Engine, InputSource};
-use alsflow_store::Store;
+use alsflow_core::catalog::tune;
+use alsflow_store::{RunRecord, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -19,6 +22,23 @@ pub struct StageStatus {
     pub state: String,
     /// Why it is not fresh (empty when fresh).
     pub reasons: Vec<String>,
+    /// Caveats of a fresh stage's results (tune: the best point on an edge).
+    pub warnings: Vec<String>,
+}
+
+/// The warnings a run recorded in its outputs: tune's `tune.search` document.
+pub fn run_warnings(store: &Store, run: &RunRecord) -> Vec<String> {
+    if run.stage != tune::SEARCH.stage {
+        return Vec::new();
+    }
+    let Some(id) = run.outputs.get(tune::SEARCH.output) else {
+        return Vec::new();
+    };
+    match store.read(id) {
+        Ok(bytes) => alsflow_formats::search::warnings(&bytes)
+            .unwrap_or_else(|e| vec![format!("cannot read {}: {e}", tune::SEARCH)]),
+        Err(e) => vec![format!("cannot read {}: {e}", tune::SEARCH)],
+    }
 }
 
 /// The status of every node of `engine`'s DAG.
@@ -34,6 +54,7 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
             .flatten()
             .and_then(|k| store.run(&k).ok().flatten());
         let mut reasons = Vec::new();
+        let mut warnings = Vec::new();
         let mut state = "stale";
         match &expected[i] {
             Err(e) => reasons.push(e.to_string()),
@@ -42,10 +63,11 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
                     .run(key)
                     .ok()
                     .flatten()
-                    .map(|r| r.outputs.values().all(|id| store.object_present(id)));
-                if cached == Some(true) {
+                    .filter(|r| r.outputs.values().all(|id| store.object_present(id)));
+                if let Some(rec) = cached {
                     state = "fresh";
                     fresh[i] = true;
+                    warnings = run_warnings(store, &rec);
                 } else if let Some(rec) = &latest {
                     if rec.key == *key {
                         for (name, id) in &rec.outputs {
@@ -106,6 +128,7 @@ pub fn status(engine: &Engine, store: &Store) -> Vec<StageStatus> {
             dataset: n.dataset.clone(),
             state: state.to_string(),
             reasons,
+            warnings,
         });
     }
     out

@@ -106,7 +106,7 @@ fn dag(counts: &Counts, raw: &Path, datasets: &[&str], toy: &Toy) -> Dag {
                 "source",
                 InputSource::Raw {
                     path: raw.to_path_buf(),
-                    url: None,
+                    origin: Default::default(),
                     sha256: None,
                 },
             )],
@@ -429,4 +429,95 @@ fn a_panic_outside_a_stage_body_fails_its_branch_and_spares_the_others() {
         unreachable!()
     };
     assert!(why.contains("report sink broke"), "{why}");
+}
+
+/// "dataset: stage=outcome ..." of a pipeline run record.
+fn outcomes(p: &alsflow_store::PipelineRun) -> String {
+    let stages: Vec<String> = p
+        .stages
+        .iter()
+        .map(|s| format!("{}={}", s.stage, s.outcome.as_str()))
+        .collect();
+    format!("{}: {}", p.dataset, stages.join(" "))
+}
+
+#[test]
+fn every_run_records_one_pipeline_run_per_dataset_naming_its_stage_runs() {
+    let f = fixture();
+    let toy = Toy::default();
+    let mut e = Engine::new(
+        f.store.clone(),
+        dag(&f.counts, &f.raw, &["one", "two"], &toy),
+    )
+    .unwrap();
+    let first = e.run(&RunOptions::default(), Arc::new(|_| {}));
+    let mut recorded: Vec<_> = e.take_recorded();
+    recorded.sort_by(|a, b| a.dataset.cmp(&b.dataset));
+    let runs: Vec<alsflow_store::PipelineRun> =
+        recorded.into_iter().map(|r| r.result.unwrap()).collect();
+    // Both branches' c compute the same bytes from the same input: whichever comes
+    // second may find it cached.
+    let seen: Vec<String> = runs.iter().map(outcomes).collect();
+    for (got, ds) in seen.iter().zip(["one", "two"]) {
+        assert!(
+            got.starts_with(&format!("{ds}: a=ran b=ran c=")),
+            "{seen:?}"
+        );
+    }
+    assert!(seen.iter().any(|o| o.ends_with("c=ran")), "{seen:?}");
+    // The keys are those of the stage runs the reports name, params as configured.
+    for p in &runs {
+        for s in &p.stages {
+            let r = first
+                .iter()
+                .find(|r| r.dataset == p.dataset && r.stage == s.stage)
+                .unwrap();
+            assert_eq!(s.key, r.key);
+            let rec = f.store.run(&s.key.unwrap()).unwrap().unwrap();
+            assert_eq!(s.params_json, rec.params_json);
+        }
+        assert!(p.name.is_none() && p.started_ms <= p.ended_ms);
+    }
+
+    // A cached rerun is a run too, with its label; a failing stage is recorded as
+    // failed and what follows it as skipped, with the reasons.
+    let opts = RunOptions {
+        name: Some("again".into()),
+        ..RunOptions::default()
+    };
+    e.run(&opts, Arc::new(|_| {}));
+    let failing = Toy {
+        b_fails: true,
+        b_params: r#"{"p":"2"}"#.into(),
+        ..Toy::default()
+    };
+    let mut e = Engine::new(f.store.clone(), dag(&f.counts, &f.raw, &["one"], &failing)).unwrap();
+    e.run(&RunOptions::default(), Arc::new(|_| {}));
+    let failed = e.take_recorded().pop().unwrap().result.unwrap();
+    assert_eq!(outcomes(&failed), "one: a=cached b=failed c=skipped");
+    assert!(failed.stages[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("b exploded"));
+    assert!(failed.stages[2].key.is_none());
+
+    let all = f.store.pipeline_runs().unwrap();
+    assert_eq!(all.len(), 5);
+    let named: Vec<String> = all
+        .iter()
+        .filter(|p| p.name.as_deref() == Some("again"))
+        .map(outcomes)
+        .collect();
+    assert_eq!(
+        named.len(),
+        2,
+        "both datasets of the named run carry the label"
+    );
+    assert!(named
+        .iter()
+        .all(|o| o.ends_with("a=cached b=cached c=cached")));
+    // Every run has its own id.
+    let ids: std::collections::BTreeSet<_> = all.iter().map(|p| p.id).collect();
+    assert_eq!(ids.len(), 5);
 }

@@ -3,21 +3,23 @@
 //!
 //! sled trees (values encoded with [`alsflow_core::codec`]):
 //!
-//! | tree        | key                               | value                          |
-//! |-------------|-----------------------------------|--------------------------------|
-//! | `artifacts` | artifact id (32 bytes)            | [`ArtifactRecord`]             |
-//! | `runs`      | stage key (32 bytes)              | [`RunRecord`]                  |
-//! | `latest`    | `dataset \0 stage`                | stage key of the latest run    |
-//! | `memo`      | `len(scope) as u32 BE, scope, key`| opaque bytes from a stage      |
-//! | `sources`   | canonical source path             | stat stamp → id (see `sources`)|
-//! | `meta`      | `layout_version`                  | u32 LE                         |
-//! | `meta`      | `view_generation`                 | u64 LE, last published view    |
+//! | tree            | key                               | value                          |
+//! |-----------------|-----------------------------------|--------------------------------|
+//! | `artifacts`     | artifact id (32 bytes)            | [`ArtifactRecord`]             |
+//! | `runs`          | stage key (32 bytes)              | [`RunRecord`]                  |
+//! | `pipeline_runs` | pipeline run id (32 bytes)        | [`PipelineRun`]                |
+//! | `latest`        | `dataset \0 stage`                | stage key of the latest run    |
+//! | `memo`          | `len(scope) as u32 BE, scope, key`| opaque bytes from a stage      |
+//! | `sources`       | canonical source path             | stat stamp → id (see `sources`)|
+//! | `meta`          | `layout_version`                  | u32 LE                         |
+//! | `meta`          | `view_generation`                 | u64 LE, last published view    |
 //!
 //! sled allows one process per database, and sled types never leave this crate.
-//! Readers never open it: they read a snapshot of `artifacts`, `runs`, `latest` and
-//! `sources` that the writer publishes (the `view` module). Both answer the same
-//! [`Records`] questions, so every read method of the store works on either.
+//! Readers never open it: they read a snapshot of `artifacts`, `runs`, `pipeline_runs`,
+//! `latest` and `sources` that the writer publishes (the `view` module). Both answer the
+//! same [`Records`] questions, so every read method of the store works on either.
 
+use crate::pipeline_runs::{PipelineRun, PipelineRunId};
 use crate::records::{ArtifactRecord, RunRecord, StageKey};
 use crate::sources::SourceStamp;
 use crate::view::ViewTrees;
@@ -30,10 +32,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The on-disk layout version this build reads and writes. Version 2 added the read
-/// view and the readers' lock; a version-1 store is upgraded in place on open (its
-/// trees are unchanged, it only lacks a view, which the writer publishes on open).
-/// Older builds refuse version 2, so they cannot write records without publishing.
-const LAYOUT_VERSION: u32 = 2;
+/// view and the readers' lock; version 3 added the archive hash and member to the
+/// source info of raw-source artifact records. A version-1 or version-2 store is
+/// upgraded in place on open: its artifact records are rewritten in the new shape
+/// (`upgrade`), and the view, which a version-1 store lacks, is published on open.
+/// Older builds refuse a newer version, so they never misread the new records.
+const LAYOUT_VERSION: u32 = 3;
 
 /// The record questions the read methods ask, answered from the live database by a
 /// writer or from the published view by a reader.
@@ -46,6 +50,10 @@ pub(crate) trait Records {
     fn run(&self, key: &StageKey) -> Result<Option<RunRecord>, StoreError>;
     /// Every run record, in key order.
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// The pipeline run with `id`.
+    fn pipeline_run(&self, id: &PipelineRunId) -> Result<Option<PipelineRun>, StoreError>;
+    /// Every pipeline run, in id order.
+    fn pipeline_runs(&self) -> Result<Vec<PipelineRun>, StoreError>;
     /// The latest-run pointer of (`dataset`, `stage`).
     fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError>;
     /// The stat stamp remembered for a canonical source path (see `sources`).
@@ -61,10 +69,11 @@ pub(crate) struct Db {
     // the database.
     pub(crate) artifacts: sled::Tree,
     pub(crate) runs: sled::Tree,
+    pub(crate) pipeline_runs: sled::Tree,
     pub(crate) latest: sled::Tree,
     pub(crate) memo: sled::Tree,
     pub(crate) sources: sled::Tree,
-    meta: sled::Tree,
+    pub(crate) meta: sled::Tree,
     db: sled::Db,
     /// Set after any change to a tree the read view copies; cleared when a view is
     /// published, so publishing is skipped when nothing changed.
@@ -87,6 +96,7 @@ impl Db {
             dir: dir.to_path_buf(),
             artifacts: tree("artifacts")?,
             runs: tree("runs")?,
+            pipeline_runs: tree("pipeline_runs")?,
             latest: tree("latest")?,
             memo: tree("memo")?,
             sources: tree("sources")?,
@@ -132,7 +142,13 @@ impl Db {
                     .unwrap_or(0);
                 if found == LAYOUT_VERSION {
                     Ok(())
-                } else if found == 1 {
+                } else if found == 1 || found == 2 {
+                    let rewritten = crate::upgrade::artifact_records_to_v3(self)?;
+                    tracing::info!(
+                        "upgraded the store at {} from layout {found} to {LAYOUT_VERSION} \
+                         ({rewritten} artifact records rewritten)",
+                        root.display()
+                    );
                     self.meta
                         .insert(key, &LAYOUT_VERSION.to_le_bytes())
                         .map_err(|e| self.error("upgrade layout version", e))?;
@@ -179,9 +195,9 @@ impl Db {
     }
 
     /// A copy of the trees the read view holds, raw. Scanned in dependency order —
-    /// `latest`, then `runs`, `sources`, `artifacts` — so that while other threads add
-    /// records, every run a copied pointer names, and every artifact a copied run or
-    /// stamp names, is copied too (records are only removed under the exclusive
+    /// `pipeline_runs` and `latest`, then `runs`, `sources`, `artifacts` — so that while
+    /// other threads add records, every run a copied pointer or pipeline run names, and
+    /// every artifact a copied run or stamp names, is copied too (records are only removed under the exclusive
     /// maintenance lock, by `gc` and `verify`, which publish themselves).
     pub(crate) fn snapshot(&self) -> Result<ViewTrees, StoreError> {
         let copy = |tree: &sled::Tree, what: &str| {
@@ -192,6 +208,7 @@ impl Db {
             }
             Ok::<_, StoreError>(out)
         };
+        let pipeline_runs = copy(&self.pipeline_runs, "pipeline run")?;
         let latest = copy(&self.latest, "latest")?;
         #[cfg(test)]
         crate::tests::AFTER_FIRST_TREE_COPY.with(|hook| {
@@ -207,6 +224,7 @@ impl Db {
             runs,
             latest,
             sources,
+            pipeline_runs,
         })
     }
 
@@ -366,6 +384,19 @@ impl Db {
         Ok(changed)
     }
 
+    /// The stage keys the `latest` pointers name (malformed values are skipped: they
+    /// name no run).
+    pub(crate) fn latest_keys(&self) -> Result<std::collections::BTreeSet<StageKey>, StoreError> {
+        let mut out = std::collections::BTreeSet::new();
+        for item in self.latest.iter() {
+            let (_, v) = item.map_err(|e| self.error("scan latest-run pointers", e))?;
+            if let Ok(bytes) = <[u8; 32]>::try_from(v.as_ref()) {
+                out.insert(StageKey(bytes));
+            }
+        }
+        Ok(out)
+    }
+
     /// The memo value at (`scope`, `key`).
     pub(crate) fn memo_get(&self, scope: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let v = self
@@ -387,6 +418,30 @@ impl Db {
             .map_err(|e| self.error("write memo record", e))?;
         Ok(())
     }
+
+    /// How many memo records `scope` holds.
+    pub(crate) fn memo_count(&self, scope: &[u8]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.memo.scan_prefix(memo_key(scope, b"")).keys() {
+            item.map_err(|e| self.error("scan memo records", e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Delete every memo record of `scope`; returns how many there were.
+    pub(crate) fn memo_remove_scope(&self, scope: &[u8]) -> Result<u64, StoreError> {
+        let mut keys = Vec::new();
+        for item in self.memo.scan_prefix(memo_key(scope, b"")).keys() {
+            keys.push(item.map_err(|e| self.error("scan memo records", e))?);
+        }
+        for k in &keys {
+            self.memo
+                .remove(k)
+                .map_err(|e| self.error("delete memo record", e))?;
+        }
+        Ok(keys.len() as u64)
+    }
 }
 
 impl Records for Db {
@@ -404,6 +459,14 @@ impl Records for Db {
 
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.all_decoded(&self.runs, "run")
+    }
+
+    fn pipeline_run(&self, id: &PipelineRunId) -> Result<Option<PipelineRun>, StoreError> {
+        self.get_decoded(&self.pipeline_runs, "pipeline run", &id.0)
+    }
+
+    fn pipeline_runs(&self) -> Result<Vec<PipelineRun>, StoreError> {
+        self.all_decoded(&self.pipeline_runs, "pipeline run")
     }
 
     fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError> {

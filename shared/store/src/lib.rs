@@ -11,7 +11,7 @@
 //!   objects/<2 hex>/<64 hex>    one file per object, named by the blake3 of its bytes
 //!   tmp/<pid>-<n>.tmp           objects and views being written (leftovers are crash debris; `gc` removes them)
 //!   corrupt/<64 hex>[.<n>]      objects `verify` found damaged, moved aside for inspection
-//!   db/                         sled database: artifact, run, memo, latest-run and source-stamp records
+//!   db/                         sled database: artifact, run, pipeline-run, memo, latest-run and source-stamp records
 //! ```
 //!
 //! The sled trees and their key encodings are described in the `db` module, the read
@@ -61,6 +61,14 @@
 //!    without them, and only then deletes files; [`Store::verify`] removes the run and
 //!    artifact records that need a bad object and publishes before moving it aside. A
 //!    crash in the middle again leaves only orphans, in the database and in the view.
+//!    With a retention policy ([`Store::gc_with`]), gc first re-points the producer of
+//!    every kept artifact at a kept run, then removes pipeline runs, then stage runs,
+//!    then artifact records, so a prefix of those steps never leaves a kept artifact
+//!    naming a deleted producer or a kept run naming a deleted artifact.
+//!
+//! Pipeline runs (one per `alsflow run` and dataset) name stage runs by key but own
+//! nothing: a stage run `verify` deleted leaves the key unresolved, which readers
+//! report as "no longer in the store".
 //! 5. Objects are immutable once named, and every [`Store::read`] re-hashes the bytes,
 //!    so damage after the fact (disk errors, a stray editor) is caught, reported with
 //!    the producing stage, and never used.
@@ -86,16 +94,25 @@ mod error;
 mod fsutil;
 mod locks;
 mod maintenance;
+mod mapped;
 mod objects;
+mod pipeline_runs;
 mod records;
 mod reports;
+mod retention;
 mod sources;
+mod upgrade;
 mod view;
 
 pub use alsflow_core::{ArtifactId, Format};
 pub use error::StoreError;
-pub use records::{ArtifactRecord, RunRecord, SourceInfo, StageKey};
-pub use reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
+pub use maintenance::{GcOptions, MemoScopeFn};
+pub use mapped::MAP_AT_LEAST;
+pub use pipeline_runs::{PipelineRun, PipelineRunId, StageOutcome, StageUse};
+pub use records::{ArtifactRecord, RunRecord, SourceInfo, SourceOrigin, StageKey};
+pub use reports::{
+    GcReport, InvalidatedRun, ProblemKind, RemovedPipelineRun, VerifyProblem, VerifyReport,
+};
 
 use db::{Db, Records};
 use locks::{ProcessLock, ReadersLock};

@@ -1,5 +1,6 @@
 //! Maintenance: [`Store::verify`] (re-hash everything, quarantine damage, invalidate the
-//! runs that need it) and [`Store::gc`] (delete what no run needs).
+//! runs that need it) and [`Store::gc`] / [`Store::gc_with`] (delete what no run needs,
+//! and with a retention policy the runs it does not keep).
 //!
 //! Both delete records before files, and flush the records and publish the read view
 //! before touching a file, so a crash in the middle leaves only orphans, never a record
@@ -8,8 +9,10 @@
 
 use crate::db::Records;
 use crate::records::{ArtifactRecord, RunRecord};
-use crate::reports::{GcReport, InvalidatedRun, ProblemKind, VerifyProblem, VerifyReport};
-use crate::{fsutil, ArtifactId, Store, StoreError, Writer};
+use crate::reports::{
+    GcReport, InvalidatedRun, ProblemKind, RemovedPipelineRun, VerifyProblem, VerifyReport,
+};
+use crate::{fsutil, retention, ArtifactId, Store, StoreError, Writer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
@@ -148,25 +151,77 @@ impl Store {
     /// first ([`StoreError::ReadersActive`] if they stay open past the timeout given to
     /// [`Store::open`], and then nothing is deleted).
     pub fn gc(&self, dry_run: bool) -> Result<GcReport, StoreError> {
+        self.gc_with(&GcOptions {
+            dry_run,
+            ..GcOptions::default()
+        })
+    }
+
+    /// [`Store::gc`], and with [`GcOptions::keep_last`] also delete the pipeline runs
+    /// and stage runs that retention does not keep (named pipeline runs, the newest
+    /// `N` per dataset, what they need and what the `latest` pointers name; see the
+    /// `retention` module), then the objects only those needed, and the memo records
+    /// of deleted runs whose scope no kept run shares.
+    pub fn gc_with(&self, opts: &GcOptions<'_>) -> Result<GcReport, StoreError> {
         let w = self.writer("collect garbage")?;
         let _exclusive = w.exclusive();
-        let needed: BTreeSet<ArtifactId> =
-            w.db.runs()?
-                .iter()
-                .flat_map(|r| r.inputs.values().chain(r.outputs.values()))
-                .copied()
-                .collect();
+        let runs = w.db.runs()?;
+        let artifacts = w.db.artifacts()?;
+        let plan = match opts.keep_last {
+            Some(keep_last) => Some(retention::plan(
+                retention::Retention {
+                    keep_last,
+                    final_stage: opts.final_stage,
+                },
+                &w.db.pipeline_runs()?,
+                &runs,
+                &w.db.latest_keys()?,
+                &artifacts,
+            )),
+            None => None,
+        };
+        let kept = |r: &&RunRecord| plan.as_ref().is_none_or(|p| p.kept_runs.contains(&r.key));
+        let needed: BTreeSet<ArtifactId> = runs
+            .iter()
+            .filter(kept)
+            .flat_map(|r| r.inputs.values().chain(r.outputs.values()))
+            .copied()
+            .collect();
+        let dry_run = opts.dry_run;
         let mut report = GcReport {
             dry_run,
+            keep_last: opts.keep_last,
             ..GcReport::default()
         };
-        // Unneeded records (even those whose object is already gone) and files.
-        let unneeded_records: BTreeSet<ArtifactId> =
-            w.db.artifacts()?
-                .into_iter()
-                .map(|rec| rec.id)
-                .filter(|id| !needed.contains(id))
+        // Memo scopes of deleted runs that no kept run shares: nothing will read them
+        // unless a deleted configuration is run again, which then recomputes.
+        let mut dead_scopes: Vec<Vec<u8>> = Vec::new();
+        if let Some(plan) = &plan {
+            report.pipeline_runs_kept = plan.kept_pipeline_runs.len() as u64;
+            report.removed_pipeline_runs = plan
+                .removed_pipeline_runs
+                .iter()
+                .map(RemovedPipelineRun::of)
                 .collect();
+            report.stage_runs_removed = plan.removed_runs.len() as u64;
+            if let Some(scope_of) = opts.memo_scope {
+                let (gone, live): (Vec<&RunRecord>, Vec<&RunRecord>) = runs
+                    .iter()
+                    .partition(|r| plan.removed_runs.contains(&r.key));
+                let live: BTreeSet<Vec<u8>> = live.into_iter().map(scope_of).collect();
+                let gone: BTreeSet<Vec<u8>> = gone.into_iter().map(scope_of).collect();
+                dead_scopes = gone.difference(&live).cloned().collect();
+                for scope in &dead_scopes {
+                    report.memo_records_removed += w.db.memo_count(scope)?;
+                }
+            }
+        }
+        // Unneeded records (even those whose object is already gone) and files.
+        let unneeded_records: BTreeSet<ArtifactId> = artifacts
+            .iter()
+            .map(|rec| rec.id)
+            .filter(|id| !needed.contains(id))
+            .collect();
         report.records_removed = unneeded_records.len() as u64;
         let mut unneeded_files = Vec::new();
         for file in w.object_files()? {
@@ -191,7 +246,7 @@ impl Store {
         }
 
         // Readers never look at tmp/ or corrupt/, so only records and objects need
-        // them gone.
+        // them gone; a deleted run record alone leaves every object a reader may read.
         let _no_readers = if unneeded_records.is_empty() && unneeded_files.is_empty() {
             None
         } else {
@@ -200,10 +255,33 @@ impl Store {
                     .exclude_readers("collect garbage", w.lock_timeout)?,
             )
         };
+        if let Some(plan) = &plan {
+            // Producers first, so no kept artifact ever names a deleted run.
+            let by_id: BTreeMap<ArtifactId, &ArtifactRecord> =
+                artifacts.iter().map(|a| (a.id, a)).collect();
+            for (id, producer) in &plan.producer_updates {
+                if let Some(rec) = by_id.get(id) {
+                    let updated = ArtifactRecord {
+                        producer: *producer,
+                        ..(*rec).clone()
+                    };
+                    w.db.put_encoded(&w.db.artifacts, "artifact", &id.0, &updated)?;
+                }
+            }
+            for p in &plan.removed_pipeline_runs {
+                w.db.remove_key(&w.db.pipeline_runs, &p.id.0)?;
+            }
+            for key in &plan.removed_runs {
+                w.db.remove_key(&w.db.runs, &key.0)?;
+            }
+        }
         for id in &unneeded_records {
             w.db.remove_key(&w.db.artifacts, &id.0)?;
         }
         w.drop_stamps_of(&unneeded_records)?;
+        for scope in &dead_scopes {
+            w.db.memo_remove_scope(scope)?;
+        }
         w.db.flush()?;
         w.publish_view()?;
         w.crash_point("gc:records-removed");
@@ -215,6 +293,39 @@ impl Store {
         }
         w.remove_empty_fanout_dirs()?;
         Ok(report)
+    }
+}
+
+/// What [`Store::gc_with`] deletes beyond what no run needs.
+#[derive(Clone, Copy, Default)]
+pub struct GcOptions<'a> {
+    /// Only count what would be deleted.
+    pub dry_run: bool,
+    /// Keep the named pipeline runs and the newest `N` others per dataset (with what
+    /// they need); delete the other pipeline runs and stage runs. `None`: keep every
+    /// run, delete only what no run needs.
+    pub keep_last: Option<usize>,
+    /// With `keep_last`: the stage a pipeline run must complete to count towards `N`
+    /// (`alsflow gc` passes `evaluate`); a run that stopped before it is kept only
+    /// while no finished run of its dataset is newer. `None`: every run counts.
+    pub final_stage: Option<&'a str>,
+    /// The memo scope a stage run's memo records live under (the runner's choice);
+    /// with it, the memo records of deleted runs are deleted too when no kept run
+    /// shares their scope. Without it, memo records are left alone.
+    pub memo_scope: Option<&'a MemoScopeFn>,
+}
+
+/// Maps a stage run to the memo scope its stage wrote under.
+pub type MemoScopeFn = dyn Fn(&RunRecord) -> Vec<u8>;
+
+impl std::fmt::Debug for GcOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcOptions")
+            .field("dry_run", &self.dry_run)
+            .field("keep_last", &self.keep_last)
+            .field("final_stage", &self.final_stage)
+            .field("memo_scope", &self.memo_scope.is_some())
+            .finish()
     }
 }
 

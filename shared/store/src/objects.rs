@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// The error for a damaged object, naming its producer.
-    fn corrupt(&self, id: &ArtifactId, path: PathBuf) -> StoreError {
+    pub(crate) fn corrupt(&self, id: &ArtifactId, path: PathBuf) -> StoreError {
         // A damaged raw-source copy must not be vouched for by its stat stamp: dropping
         // the stamp makes the next `put_source_file` re-read the file and repair the
         // object. Failures here only lose that shortcut; the error is reported anyway.

@@ -18,6 +18,21 @@ pub struct SourceInfo {
     pub url: Option<String>,
     /// Its sha256 (lowercase hex), when one was configured and checked.
     pub sha256: Option<String>,
+    /// The sha256 of the archive (or downloaded file) it was unpacked from, when known.
+    pub archive_sha256: Option<String>,
+    /// The archive member it was unpacked from (`ml-1m/ratings.dat`), if any.
+    pub member: Option<String>,
+}
+
+/// Where a raw file came from, recorded with it for lineage (see [`SourceInfo`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceOrigin {
+    /// The URL it is downloaded from.
+    pub url: Option<String>,
+    /// The sha256 of the downloaded archive (or file), when known.
+    pub archive_sha256: Option<String>,
+    /// The archive member the file is, when it was unpacked from an archive.
+    pub member: Option<String>,
 }
 
 /// What the store knows about one object.

@@ -1,7 +1,7 @@
 //! What [`crate::Store::verify`] and [`crate::Store::gc`] report. All serialise to JSON
 //! with ids and keys as 64-digit hex strings (for `alsflow verify --json` and friends).
 
-use crate::{ArtifactId, StageKey};
+use crate::{ArtifactId, PipelineRun, PipelineRunId, StageKey};
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 
@@ -99,6 +99,38 @@ pub struct GcReport {
     pub objects_kept: u64,
     /// Their total size.
     pub bytes_kept: u64,
+    /// The retention asked for (`gc --keep-last N`); `None` keeps every run.
+    pub keep_last: Option<usize>,
+    /// Pipeline runs kept (with `keep_last`).
+    pub pipeline_runs_kept: u64,
+    /// Pipeline runs deleted (with `keep_last`), oldest first.
+    pub removed_pipeline_runs: Vec<RemovedPipelineRun>,
+    /// Stage run records deleted (with `keep_last`).
+    pub stage_runs_removed: u64,
+    /// Memo records deleted with the runs they served.
+    pub memo_records_removed: u64,
+}
+
+/// A pipeline run deleted by [`crate::Store::gc_with`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RemovedPipelineRun {
+    /// Its id.
+    #[serde(serialize_with = "run_id_hex")]
+    pub id: PipelineRunId,
+    /// Its dataset.
+    pub dataset: String,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_ms: u64,
+}
+
+impl RemovedPipelineRun {
+    pub(crate) fn of(run: &PipelineRun) -> Self {
+        RemovedPipelineRun {
+            id: run.id,
+            dataset: run.dataset.clone(),
+            started_ms: run.started_ms,
+        }
+    }
 }
 
 fn id_hex<S: Serializer>(id: &ArtifactId, s: S) -> Result<S::Ok, S::Error> {
@@ -114,4 +146,8 @@ fn opt_id_hex<S: Serializer>(id: &Option<ArtifactId>, s: S) -> Result<S::Ok, S::
 
 fn key_hex<S: Serializer>(key: &StageKey, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&key.to_hex())
+}
+
+fn run_id_hex<S: Serializer>(id: &PipelineRunId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.to_hex())
 }

@@ -12,7 +12,7 @@
 //! so the next import re-reads the file and repairs it.
 
 use crate::db::Records;
-use crate::records::{ArtifactRecord, SourceInfo};
+use crate::records::{ArtifactRecord, SourceInfo, SourceOrigin};
 use crate::{ArtifactId, Format, Store, StoreError, Writer};
 use alsflow_core::{files, hex};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,8 @@ pub(crate) struct SourceStamp {
 
 impl Store {
     /// Stream a (possibly large) raw file into the store, hashing while copying, and
-    /// record it as a `"source"` artifact with its [`SourceInfo`] (`path` as given).
+    /// record it as a `"source"` artifact with its [`SourceInfo`] (`path` as given,
+    /// plus the URL, archive hash and member of `origin`).
     ///
     /// When `sha256` is given, the file's sha256 is computed in the same pass and a
     /// mismatch is [`StoreError::SourceChecksum`] (nothing is recorded). An unchanged
@@ -50,12 +51,13 @@ impl Store {
     pub fn put_source_file(
         &self,
         path: &Path,
-        url: Option<&str>,
+        origin: Option<&SourceOrigin>,
         sha256: Option<&str>,
     ) -> Result<ArtifactId, StoreError> {
         let w = self.writer("import a source file")?;
         let _shared = w.shared();
-        let id = self.import_source(w, path, url, sha256)?;
+        let no_origin = SourceOrigin::default();
+        let id = self.import_source(w, path, origin.unwrap_or(&no_origin), sha256)?;
         w.publish_view()?;
         Ok(id)
     }
@@ -64,7 +66,7 @@ impl Store {
         &self,
         w: &Writer,
         path: &Path,
-        url: Option<&str>,
+        origin: &SourceOrigin,
         sha256: Option<&str>,
     ) -> Result<ArtifactId, StoreError> {
         let expected_sha = sha256.map(|s| s.trim().to_ascii_lowercase());
@@ -80,7 +82,7 @@ impl Store {
             let same_file = stamp_matches(&old, &meta);
             let sha_ok = expected_sha.is_none() || expected_sha == old.sha256;
             if same_file && sha_ok && self.object_present(&old.id) {
-                w.record_source(&old.id, path, old.size, url, expected_sha.clone())?;
+                w.record_source(&old.id, path, old.size, origin, expected_sha.clone())?;
                 return Ok(old.id);
             }
         }
@@ -139,7 +141,7 @@ impl Store {
             source: None,
         };
         w.db.insert_artifact_if_absent(&record)?;
-        w.record_source(&id, path, size, url, expected_sha.clone())?;
+        w.record_source(&id, path, size, origin, expected_sha.clone())?;
 
         // Remember the stamp only if the file cannot have changed unnoticed within one
         // mtime tick while we read it.
@@ -183,7 +185,7 @@ impl Writer {
         id: &ArtifactId,
         path: &Path,
         size: u64,
-        url: Option<&str>,
+        origin: &SourceOrigin,
         sha256: Option<String>,
     ) -> Result<(), StoreError> {
         let Some(mut rec) = self.db.artifact(id)? else {
@@ -193,8 +195,10 @@ impl Writer {
             path: path.display().to_string(),
             size,
             blake3: id.to_hex(),
-            url: url.map(str::to_string),
+            url: origin.url.clone(),
             sha256,
+            archive_sha256: origin.archive_sha256.clone(),
+            member: origin.member.clone(),
         };
         if rec.source.as_ref() != Some(&info) {
             rec.source = Some(info);

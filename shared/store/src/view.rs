@@ -2,15 +2,15 @@
 //!
 //! sled admits one process, and the writer holds it for a whole run, so readers
 //! (`alsflow status`, a server loading models) read `root/view.bin` instead: a copy of
-//! the `artifacts`, `runs`, `latest` and `sources` trees (not `memo`, which only the
-//! running stages use), raw as the database holds them, so both kinds of handle decode
-//! records with the same code.
+//! the `artifacts`, `runs`, `pipeline_runs`, `latest` and `sources` trees (not `memo`,
+//! which only the running stages use), raw as the database holds them, so both kinds
+//! of handle decode records with the same code.
 //!
 //! # File format
 //!
 //! ```text
 //! magic       8 bytes   "alsfview"
-//! format      u32 LE    VIEW_FORMAT
+//! format      u32 LE    VIEW_FORMAT (2)
 //! generation  u64 LE    1, 2, 3, … — each publication takes the next
 //! body_len    u64 LE
 //! body_blake3 32 bytes
@@ -36,6 +36,7 @@
 //! keep serving the old view while the new one loads.
 
 use crate::db::{decode_latest, decode_record, latest_key, Records};
+use crate::pipeline_runs::{PipelineRun, PipelineRunId};
 use crate::records::{ArtifactRecord, RunRecord, StageKey};
 use crate::sources::SourceStamp;
 use crate::{fsutil, ArtifactId, StoreError, Writer};
@@ -52,8 +53,11 @@ pub(crate) const VIEW_FILE: &str = "view.bin";
 
 const MAGIC: [u8; 8] = *b"alsfview";
 
-/// The format of `view.bin` this build reads and writes.
-const VIEW_FORMAT: u32 = 1;
+/// The format of `view.bin` this build reads and writes. Format 2 holds layout-3
+/// records (raw sources with an archive hash and member) and the `pipeline_runs` tree;
+/// a format-1 view holds records this build cannot decode, so it is refused until a
+/// writer republishes it.
+const VIEW_FORMAT: u32 = 2;
 
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 32;
 
@@ -64,11 +68,13 @@ pub(crate) struct ViewTrees {
     pub(crate) runs: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) latest: BTreeMap<Vec<u8>, Vec<u8>>,
     pub(crate) sources: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub(crate) pipeline_runs: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// The fixed-size start of `view.bin`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Header {
+    format: u32,
     pub(crate) generation: u64,
     body_len: u64,
     body_hash: [u8; 32],
@@ -78,7 +84,7 @@ impl Header {
     fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[..8].copy_from_slice(&MAGIC);
-        out[8..12].copy_from_slice(&VIEW_FORMAT.to_le_bytes());
+        out[8..12].copy_from_slice(&self.format.to_le_bytes());
         out[12..20].copy_from_slice(&self.generation.to_le_bytes());
         out[20..28].copy_from_slice(&self.body_len.to_le_bytes());
         out[28..].copy_from_slice(&self.body_hash);
@@ -91,6 +97,16 @@ impl Header {
             return Err(unusable(path, "it does not start like a view file"));
         }
         let format = u32::from_le_bytes(field(8..12).try_into().unwrap_or_default());
+        if format < VIEW_FORMAT {
+            return Err(unusable(
+                path,
+                format!(
+                    "it has format {format}, written by an older alsflow (this one reads \
+                     format {VIEW_FORMAT}); open the store for writing once (alsflow run) to \
+                     upgrade it"
+                ),
+            ));
+        }
         if format != VIEW_FORMAT {
             return Err(unusable(
                 path,
@@ -99,6 +115,7 @@ impl Header {
         }
         let u64_at = |range| u64::from_le_bytes(field(range).try_into().unwrap_or_default());
         Ok(Header {
+            format,
             generation: u64_at(12..20),
             body_len: u64_at(20..28),
             body_hash: field(28..HEADER_LEN).try_into().unwrap_or_default(),
@@ -180,8 +197,8 @@ impl View {
     }
 
     fn decode(header: &Header, body: &[u8], path: &Path) -> Result<View, StoreError> {
-        let trees = codec::decode("read view", body)
-            .map_err(|e| unusable(path, format!("its body cannot be decoded: {e}")))?;
+        let undecodable = |e| unusable(path, format!("its body cannot be decoded: {e}"));
+        let trees = codec::decode("read view", body).map_err(undecodable)?;
         Ok(View {
             generation: header.generation,
             trees,
@@ -209,6 +226,18 @@ impl Records for View {
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let all = self.trees.runs.iter();
         all.map(|(k, v)| decode_record("run", k, v)).collect()
+    }
+
+    fn pipeline_run(&self, id: &PipelineRunId) -> Result<Option<PipelineRun>, StoreError> {
+        let raw = self.trees.pipeline_runs.get(&id.0[..]);
+        raw.map(|v| decode_record("pipeline run", &id.0, v))
+            .transpose()
+    }
+
+    fn pipeline_runs(&self) -> Result<Vec<PipelineRun>, StoreError> {
+        let all = self.trees.pipeline_runs.iter();
+        all.map(|(k, v)| decode_record("pipeline run", k, v))
+            .collect()
     }
 
     fn latest(&self, dataset: &str, stage: &str) -> Result<Option<StageKey>, StoreError> {
@@ -355,6 +384,7 @@ impl Writer {
         // names no record that a crash could take back from the database.
         self.db.flush()?;
         let header = Header {
+            format: VIEW_FORMAT,
             generation: last.next_generation(),
             body_len: body.len() as u64,
             body_hash,
@@ -386,6 +416,7 @@ pub(crate) fn publish_empty(
     let path = root.join(VIEW_FILE);
     let body = encode_body(&ViewTrees::default(), &path)?;
     let header = Header {
+        format: VIEW_FORMAT,
         generation,
         body_len: body.len() as u64,
         body_hash: *blake3::hash(&body).as_bytes(),

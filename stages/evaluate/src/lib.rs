@@ -3,34 +3,44 @@
 //!
 //! - Inputs: `train.model` (bincode [`AlsModel`]), `split.train`, `split.test`,
 //!   `preprocess.users`, `preprocess.items` ([`IdMap`], titles when known),
-//!   `preprocess.interactions`, and optionally `tune.results`.
+//!   `preprocess.interactions`, and optionally `tune.results` and `tune.search`.
 //! - Outputs: `metrics` (Parquet, one row per system: `model`, `popularity`, `random`;
 //!   a column per metric, see [`alsflow_metrics::metric_names`], plus
 //!   `users_evaluated`), and `report` (HTML with inline SVGs, [`report`]).
 //! - Both outputs are deterministic: no timestamps, the random baseline is a hash
 //!   of (seed, user, item), so the same inputs give the same bytes on any thread count.
 //!
-//! Library functions for the CLI: [`write_report_dir`],
-//! [`recommend_user`], [`recommend_all_parquet`], [`similar`].
+//! Library functions for the CLI: [`write_report_dir`] / [`write_report_dir_with`]
+//! (plus the [`history`] section and the [`index_page`] rendered at write time),
+//! [`recommend_user`], [`write_recommend_all`] (streamed to a file),
+//! [`recommend_all_parquet`], [`similar`].
 
+pub mod history;
+pub mod index_page;
 pub mod recs;
 pub mod report;
+pub mod tuning;
 
 pub use recs::{
-    recommend_all_parquet, recommend_user, similar, ItemEntry, SimilarItems, UserRecommendations,
+    recommend_all_parquet, recommend_user, similar, write_recommend_all, ItemEntry, SimilarItems,
+    UserRecommendations, RECOMMEND_BATCH_USERS,
 };
-pub use report::write_report_dir;
+pub use report::{write_report_dir, write_report_dir_with};
 
 use alsflow_als::AlsModel;
 use alsflow_core::catalog::{evaluate, preprocess, split, train, tune};
 use alsflow_core::rng::mix64;
+use alsflow_core::stage::{NoProgress, Progress};
 use alsflow_core::table::{IdMap, Interactions, TableError};
 use alsflow_core::{
     ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
-use alsflow_formats::metrics::write_metrics;
+use alsflow_formats::metrics::write_metrics_sampled;
 use alsflow_formats::results::TuneResults;
-use alsflow_metrics::{evaluate_factors, evaluate_scorer, EvalSet, Metrics, UserItems};
+use alsflow_formats::search::SearchSummary;
+use alsflow_metrics::{
+    evaluate_factors_with_progress, evaluate_scorer_with_progress, EvalSet, Metrics, UserItems,
+};
 use serde::{Deserialize, Serialize};
 
 /// Errors of the library functions the CLI calls.
@@ -77,8 +87,13 @@ pub struct Params {
     pub k: usize,
     /// Number of users whose history and recommendations the report shows.
     pub report_users: usize,
-    /// Seed of the random baseline.
+    /// Seed of the random baseline and of the user sample.
     pub seed: u64,
+    /// Evaluate a seeded sample of this many users with test rows instead of all of
+    /// them (the metrics table, `alsflow metrics --json` and the report then say
+    /// "sampled" and over how many users). Absent: exact, over every user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<usize>,
 }
 
 impl Default for Params {
@@ -87,6 +102,7 @@ impl Default for Params {
             k: 10,
             report_users: 3,
             seed: 42,
+            users: None,
         }
     }
 }
@@ -123,7 +139,8 @@ pub struct Evaluation {
     pub set: EvalSet,
 }
 
-/// Score `model` and the baselines on `test` with `train` as the training set.
+/// Score `model` and the baselines on `test` with `train` as the training set, over
+/// every user with test rows.
 pub fn evaluate_all(
     model: &AlsModel,
     train: &Interactions,
@@ -131,6 +148,24 @@ pub fn evaluate_all(
     k: usize,
     seed: u64,
 ) -> Result<Evaluation, StageError> {
+    let params = Params {
+        k,
+        seed,
+        ..Params::default()
+    };
+    evaluate_with(model, train, test, &params, &NoProgress)
+}
+
+/// [`evaluate_all`] with the stage's params (`users` samples the users) and a
+/// progress bar over the users of the three systems.
+pub fn evaluate_with(
+    model: &AlsModel,
+    train: &Interactions,
+    test: &Interactions,
+    params: &Params,
+    progress: &dyn Progress,
+) -> Result<Evaluation, StageError> {
+    let (k, seed) = (params.k, params.seed);
     if model.n_users != train.n_users as usize || model.n_items != train.n_items as usize {
         return Err(input_err(
             train::MODEL.qualified,
@@ -185,14 +220,29 @@ pub fn evaluate_all(
         &kept.value,
     )
     .map_err(|e| input_err(split::TEST.qualified, e))?;
-    let set = EvalSet::new(tr, te).map_err(|e| input_err(split::TEST.qualified, e))?;
+    let mut set = EvalSet::new(tr, te).map_err(|e| input_err(split::TEST.qualified, e))?;
+    if let Some(n) = params.users {
+        if n == 0 {
+            return Err(StageError::BadParam {
+                param: "evaluate.users".into(),
+                message: "must be at least 1 (leave it out to evaluate every user)".into(),
+            });
+        }
+        set.sample_users(n, seed);
+    }
     let err = |e: alsflow_metrics::MetricsError| StageError::other(format!("evaluate: {e}"));
-    let m = evaluate_factors(
+    let n_users = set.evaluated_users().len();
+    let tick = |system: &str| {
+        progress.set_message(format!("{system}: {n_users} users"));
+        move |n: usize| progress.inc(n as u64)
+    };
+    let m = evaluate_factors_with_progress(
         &set,
         &model.user_factors,
         &model.item_factors,
         model.rank,
         k,
+        &tick("model"),
     )
     .map_err(err)?;
     let pop: Vec<f64> = set
@@ -201,13 +251,21 @@ pub fn evaluate_all(
         .into_iter()
         .map(|c| c as f64)
         .collect();
-    let p = evaluate_scorer(&set, k, |_, s| s.copy_from_slice(&pop)).map_err(err)?;
-    let r = evaluate_scorer(&set, k, |u, s| {
-        for (i, v) in s.iter_mut().enumerate() {
-            *v = random_score(seed, u, i as u32);
-        }
-    })
+    let p =
+        evaluate_scorer_with_progress(&set, k, |_, s| s.copy_from_slice(&pop), &tick("popularity"))
+            .map_err(err)?;
+    let r = evaluate_scorer_with_progress(
+        &set,
+        k,
+        |u, s| {
+            for (i, v) in s.iter_mut().enumerate() {
+                *v = random_score(seed, u, i as u32);
+            }
+        },
+        &tick("random"),
+    )
     .map_err(err)?;
+    progress.finish();
     Ok(Evaluation {
         systems: vec![
             ("model".into(), m),
@@ -229,6 +287,7 @@ impl Stage for Evaluate {
         InputSpec::needs(preprocess::ITEMS),
         InputSpec::needs(preprocess::INTERACTIONS),
         InputSpec::uses_if_present(tune::RESULTS),
+        InputSpec::uses_if_present(tune::SEARCH),
     ];
     const OUTPUTS: &'static [ArtifactName] = evaluate::ALL;
     type Params = Params;
@@ -256,8 +315,21 @@ impl Stage for Evaluate {
         let tune_rows = inputs
             .optional_table::<TuneResults>(tune::RESULTS)?
             .map(|t| t.rows);
-        let ev = evaluate_all(&model, &train, &test, params.k, params.seed)?;
-        let table = write_metrics(&ev.systems, params.k)?;
+        let tune_search = inputs
+            .optional(tune::SEARCH.qualified)
+            .map(|a| SearchSummary::from_json(&a.bytes).map_err(|e| a.bad(e)))
+            .transpose()?;
+        let n_users = {
+            let mut with_test = vec![false; test.n_users as usize];
+            for &u in &test.user {
+                with_test[u as usize] = true;
+            }
+            with_test.iter().filter(|&&t| t).count()
+        };
+        let shown = params.users.map_or(n_users, |n| n.min(n_users));
+        let progress = ctx.progress("evaluate", 3 * shown as u64);
+        let ev = evaluate_with(&model, &train, &test, params, progress.as_ref())?;
+        let table = write_metrics_sampled(&ev.systems, params.k, ev.set.sampled_from())?;
         let html = report::render(&report::ReportInputs {
             dataset: ctx.dataset(),
             params,
@@ -269,6 +341,7 @@ impl Stage for Evaluate {
             items: &items,
             eval: &ev,
             tune_rows: tune_rows.as_deref(),
+            tune_search: tune_search.as_ref(),
         })?;
         let mut out = StageOutputs::new();
         out.put(evaluate::METRICS, table);
@@ -281,6 +354,12 @@ impl Stage for Evaluate {
                 m.ndcg,
                 m.auc,
                 k = params.k
+            ));
+        }
+        if let Some(from) = ev.set.sampled_from() {
+            out.note(format!(
+                "sampled: metrics over {} of {from} users with test rows (evaluate.users)",
+                ev.set.evaluated_users().len()
             ));
         }
         if ev.dropped_test_rows > 0 {

@@ -2,13 +2,18 @@
 //! (`alsflow recommend`, `alsflow similar`) and the report.
 
 use crate::EvaluateError;
-use alsflow_als::{recommend, recommend_all, similar_items, AlsModel, InteractionMatrix};
-use alsflow_core::table::{write_batch, IdMap, Interactions};
+use alsflow_als::{
+    recommend, recommend_all, recommend_all_with, similar_items, AlsModel, InteractionMatrix,
+};
+use alsflow_core::files::write_atomic_with;
+use alsflow_core::table::{write_batch, writer_properties, IdMap, Interactions};
 use arrow::array::{ArrayRef, Float32Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 /// One item in a list: raw id, title when known, and a score (the interaction
@@ -185,8 +190,61 @@ pub(crate) fn user_recommendations(
     }
 }
 
+/// Users per row group of [`write_recommend_all`]: each batch of users is scored,
+/// written as one row group and dropped before the next.
+pub const RECOMMEND_BATCH_USERS: usize = 16_384;
+
+fn recommendations_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("user", DataType::Utf8, false),
+        Field::new("rank", DataType::UInt32, false),
+        Field::new("item", DataType::Utf8, false),
+        Field::new("title", DataType::Utf8, true),
+        Field::new("score", DataType::Float32, false),
+    ]))
+}
+
+/// One batch of users' lists as a record batch (users from `first`).
+fn recommendations_batch(
+    schema: &Arc<Schema>,
+    users: &IdMap,
+    items: &IdMap,
+    first: usize,
+    lists: &[Vec<(u32, f32)>],
+) -> Result<RecordBatch, EvaluateError> {
+    let rows: usize = lists.iter().map(Vec::len).sum();
+    let (mut u_col, mut r_col, mut i_col, mut t_col, mut s_col) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    for (u, list) in (first..).zip(lists) {
+        for (r, &(i, s)) in list.iter().enumerate() {
+            u_col.push(users.raw_ids[u].as_str());
+            r_col.push(r as u32 + 1);
+            i_col.push(items.raw_ids[i as usize].as_str());
+            t_col.push(items.title(i as usize));
+            s_col.push(s);
+        }
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(u_col)),
+        Arc::new(UInt32Array::from(r_col)),
+        Arc::new(StringArray::from(i_col)),
+        Arc::new(StringArray::from(t_col)),
+        Arc::new(Float32Array::from(s_col)),
+    ];
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| EvaluateError::Input {
+        what: "recommendations table".into(),
+        message: e.to_string(),
+    })
+}
+
 /// Top-`n` recommendations of every user as Parquet: `user` (raw id), `rank`
-/// (1-based), `item` (raw id), `title` (null when unknown), `score`.
+/// (1-based), `item` (raw id), `title` (null when unknown), `score`. Holds every
+/// row in memory: for large models use [`write_recommend_all`].
 pub fn recommend_all_parquet(
     model: &AlsModel,
     train: &Interactions,
@@ -197,38 +255,79 @@ pub fn recommend_all_parquet(
     check_dims(model, train, users, items)?;
     let m = matrix(train)?;
     let all = recommend_all(model, &m, n, true);
-    let (mut u_col, mut r_col, mut i_col, mut t_col, mut s_col) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (u, list) in all.iter().enumerate() {
-        for (r, &(i, s)) in list.iter().enumerate() {
-            u_col.push(users.raw_ids[u].as_str());
-            r_col.push(r as u32 + 1);
-            i_col.push(items.raw_ids[i as usize].as_str());
-            t_col.push(items.title(i as usize));
-            s_col.push(s);
-        }
-    }
-    let schema = Schema::new(vec![
-        Field::new("user", DataType::Utf8, false),
-        Field::new("rank", DataType::UInt32, false),
-        Field::new("item", DataType::Utf8, false),
-        Field::new("title", DataType::Utf8, true),
-        Field::new("score", DataType::Float32, false),
-    ]);
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(u_col)),
-        Arc::new(UInt32Array::from(r_col)),
-        Arc::new(StringArray::from(i_col)),
-        Arc::new(StringArray::from(t_col)),
-        Arc::new(Float32Array::from(s_col)),
-    ];
-    let batch = RecordBatch::try_new(Arc::new(schema), cols).map_err(|e| EvaluateError::Input {
-        what: "recommendations table".into(),
-        message: e.to_string(),
-    })?;
+    let batch = recommendations_batch(&recommendations_schema(), users, items, 0, &all)?;
+    Ok(write_batch(&batch, &recommendations_meta())?)
+}
+
+fn recommendations_meta() -> BTreeMap<String, String> {
     let mut meta = BTreeMap::new();
     meta.insert("alsflow.table".to_string(), "recommendations".to_string());
-    Ok(write_batch(&batch, &meta)?)
+    meta
+}
+
+/// [`recommend_all_parquet`] streamed into the file `path`: users are scored
+/// [`RECOMMEND_BATCH_USERS`] at a time and each batch is written as one row group,
+/// so memory is bounded by a batch, not by users × items or by the output. The file
+/// appears whole or not at all (temp file, fsync, rename). `progress(users)` is
+/// called after each batch. Returns the number of rows written.
+pub fn write_recommend_all(
+    model: &AlsModel,
+    train: &Interactions,
+    users: &IdMap,
+    items: &IdMap,
+    n: usize,
+    path: &Path,
+    progress: &dyn Fn(usize),
+) -> Result<u64, EvaluateError> {
+    check_dims(model, train, users, items)?;
+    let m = matrix(train)?;
+    let schema = recommendations_schema();
+    let mut rows = 0u64;
+    let mut failure: Option<EvaluateError> = None;
+    let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    write_atomic_with(path, |out| {
+        // The Parquet writer fills an in-memory buffer; each row group is moved to
+        // the file as soon as it is flushed (the writer tracks offsets itself).
+        let mut writer = ArrowWriter::try_new(
+            Vec::new(),
+            schema.clone(),
+            Some(writer_properties(&recommendations_meta())),
+        )
+        .map_err(|e| io_err(&e))?;
+        let streamed = recommend_all_with(
+            model,
+            &m,
+            n,
+            true,
+            RECOMMEND_BATCH_USERS,
+            |first, lists| -> Result<(), std::io::Error> {
+                let batch = match recommendations_batch(&schema, users, items, first, &lists) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let message = e.to_string();
+                        failure = Some(e);
+                        return Err(std::io::Error::other(message));
+                    }
+                };
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(|e| io_err(&e))?;
+                writer.flush().map_err(|e| io_err(&e))?;
+                out.write_all(&std::mem::take(writer.inner_mut()))?;
+                progress(lists.len());
+                Ok(())
+            },
+        );
+        streamed?;
+        let rest = writer.into_inner().map_err(|e| io_err(&e))?;
+        out.write_all(&rest)
+    })
+    .map_err(|e| {
+        failure.take().unwrap_or_else(|| EvaluateError::Io {
+            path: path.to_path_buf(),
+            cause: std::io::Error::other(e.to_string()),
+        })
+    })?;
+    Ok(rows)
 }
 
 /// The `n` items most similar to the item with raw id `raw_item` (cosine of factors).

@@ -1,5 +1,5 @@
 //! The HTML report: one self-contained document with inline SVGs (dataset summary,
-//! tuning heatmap when tune ran, metrics against the baselines, and a few users'
+//! the tuning section when tune ran ([`crate::tuning`]), metrics against the baselines, and a few users'
 //! training histories next to their recommendations, with titles when known).
 //!
 //! Layout on disk ([`write_report_dir`]): `index.html` plus each figure as its own
@@ -12,6 +12,7 @@ use alsflow_als::{AlsModel, InteractionMatrix};
 use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::StageError;
 use alsflow_formats::results::ResultRow;
+use alsflow_formats::search::SearchSummary;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct ReportInputs<'a> {
     pub eval: &'a Evaluation,
     /// Tuning results when tune ran.
     pub tune_rows: Option<&'a [ResultRow]>,
+    /// How the search went, when tune ran.
+    pub tune_search: Option<&'a SearchSummary>,
 }
 
 /// Escape text for HTML element content and attribute values.
@@ -192,7 +195,8 @@ fn metrics_svg(eval: &Evaluation) -> Result<String, String> {
     Ok(svg)
 }
 
-fn figure(name: &str, svg: &str, caption: &str) -> String {
+/// A figure with an inline SVG, named for [`write_report_dir`].
+pub(crate) fn figure(name: &str, svg: &str, caption: &str) -> String {
     format!(
         "<figure class=\"plot\" data-name=\"{}\">\n{}\n<figcaption>{}</figcaption></figure>\n",
         escape(name),
@@ -233,7 +237,9 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
          body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}\n\
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\n\
          td.t,th.t{{text-align:left}}.id{{color:#888;font-size:85%}}.hit{{background:#e5f5e0}}\n\
-         figure{{margin:1em 0}}.users{{display:flex;gap:2em;flex-wrap:wrap}}\n</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+         figure{{margin:1em 0}}figure svg,figure img{{max-width:100%;height:auto}}\n\
+         .users{{display:flex;gap:2em;flex-wrap:wrap}}\n\
+         .warn{{background:#fff4e5;border-left:4px solid #e6550d;padding:.3em 1em;margin:1em 0}}\n</style>\n</head>\n<body>\n<h1>{}</h1>\n",
         escape(&title),
         escape(&title)
     );
@@ -272,24 +278,29 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
 
     // Tuning.
     if let Some(rows) = r.tune_rows {
-        if !rows.is_empty() {
-            h.push_str("<h2>Tuning</h2>\n");
-            let svg = alsflow_formats::plots::heatmap_svg(rows, "roem")
-                .map_err(|e| StageError::other(e.to_string()))?;
-            h.push_str(&figure(
-                "heatmap",
-                &svg,
-                "Mean cross-validated ROEM per rank and alpha (darker is better).",
-            ));
-        }
+        h.push_str(&crate::tuning::section(rows, r.tune_search)?);
     }
 
     // Metrics.
-    h.push_str("<h2>Test metrics</h2>\n<table>\n<tr><th class=\"t\">system</th>");
+    h.push_str("<h2>Test metrics</h2>\n");
+    if let Some(from) = r.eval.set.sampled_from() {
+        let _ = writeln!(
+            h,
+            "<p class=\"sampled\"><b>Sampled:</b> every metric is over a seeded sample of {} of the {from} users with test rows (<code>evaluate.users = {}</code>, seed {}), not over all of them.</p>",
+            r.eval.set.evaluated_users().len(),
+            r.params.users.unwrap_or(0),
+            r.params.seed
+        );
+    }
+    h.push_str("<table>\n<tr><th class=\"t\">system</th>");
     for (name, _) in r.eval.systems[0].1.named() {
         let _ = write!(h, "<th>{}</th>", escape(&name));
     }
-    h.push_str("<th>users</th></tr>\n");
+    h.push_str(if r.eval.set.sampled_from().is_some() {
+        "<th>users (sampled)</th></tr>\n"
+    } else {
+        "<th>users</th></tr>\n"
+    });
     for (sys, m) in &r.eval.systems {
         let _ = write!(h, "<tr><td class=\"t\">{}</td>", escape(sys));
         for (_, v) in m.named() {
@@ -355,13 +366,38 @@ pub fn render(r: &ReportInputs<'_>) -> Result<String, StageError> {
 /// figure moved to `<name>.svg` beside it and referenced by `<img src=...>`.
 /// Returns the path of `index.html`.
 pub fn write_report_dir(report_html: &[u8], dir: &Path) -> Result<PathBuf, EvaluateError> {
-    let html = std::str::from_utf8(report_html).map_err(|e| EvaluateError::Input {
+    write_report_dir_with(report_html, dir, "")
+}
+
+/// [`write_report_dir`] with `sections` (HTML, e.g. [`crate::history::history_section`])
+/// added at the end of the page; their inline figures become files like the others.
+/// Every file is written atomically, so an interrupted write leaves the old one.
+pub fn write_report_dir_with(
+    report_html: &[u8],
+    dir: &Path,
+    sections: &str,
+) -> Result<PathBuf, EvaluateError> {
+    let stored = std::str::from_utf8(report_html).map_err(|e| EvaluateError::Input {
         what: "report".into(),
         message: format!("not UTF-8: {e}"),
     })?;
+    let joined;
+    let html = match stored.rfind("</body>") {
+        Some(end) if !sections.is_empty() => {
+            joined = format!("{}{sections}{}", &stored[..end], &stored[end..]);
+            joined.as_str()
+        }
+        _ => stored,
+    };
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| EvaluateError::Io { path, cause }
+    };
+    let write = |path: &Path, bytes: &[u8]| {
+        alsflow_core::files::write_atomic(path, bytes).map_err(|e| EvaluateError::Io {
+            path: e.path,
+            cause: e.cause,
+        })
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut out = String::with_capacity(html.len());
@@ -381,13 +417,13 @@ pub fn write_report_dir(report_html: &[u8], dir: &Path) -> Result<PathBuf, Evalu
         let svg = &after[svg_start..svg_end + "</svg>".len()];
         let file = format!("{name}.svg");
         let path = dir.join(&file);
-        std::fs::write(&path, svg).map_err(io(&path))?;
+        write(&path, svg.as_bytes())?;
         out.push_str(&rest[..start]);
         let _ = write!(out, "{OPEN}{name}\">\n<img src=\"{file}\" alt=\"{name}\">");
         rest = &after[svg_end + "</svg>".len()..];
     }
     out.push_str(rest);
     let index = dir.join("index.html");
-    std::fs::write(&index, out).map_err(io(&index))?;
+    write(&index, out.as_bytes())?;
     Ok(index)
 }

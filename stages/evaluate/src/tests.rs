@@ -297,3 +297,165 @@ fn random_baseline_is_a_pure_function() {
     let mean: f64 = (0..10_000).map(|i| random_score(5, i, 7)).sum::<f64>() / 10_000.0;
     assert!((mean - 0.5).abs() < 0.02);
 }
+
+/// The account of the 2 × 2 search of [`inputs`]: its best point (rank 4, alpha 5)
+/// takes the largest rank and the smallest alpha.
+fn search_summary() -> alsflow_formats::search::SearchSummary {
+    use alsflow_formats::search::*;
+    let round = SearchRound {
+        round: 0,
+        kind: "grid".into(),
+        reason: "the grid: 4 points x 3 folds".into(),
+        new_points: vec![0, 1, 2, 3],
+        scored_points: vec![0, 1, 2, 3],
+        folds: vec![0, 1, 2],
+        fits: 12,
+        best_point: 2,
+        best_label: "rank=4 alpha=5".into(),
+        best_value: 0.167,
+        extensions: vec![],
+    };
+    SearchSummary {
+        strategy: "grid".into(),
+        metric: "roem".into(),
+        direction: "minimize".into(),
+        folds: 3,
+        axes: vec!["rank".into(), "alpha".into()],
+        rounds: vec![round],
+        points_tried: 4,
+        fits: 12,
+        grid_fits: 12,
+        stopped: "the grid was searched exhaustively".into(),
+        best: BestPoint {
+            point: 2,
+            label: "rank=4 alpha=5".into(),
+            mean: 0.167,
+            std: 0.002,
+            fold_values: vec![0.165, 0.167, 0.169],
+        },
+        edges: vec![],
+        warnings: vec![
+            "rank: the best point takes the largest value tried (4); <higher> values may be better"
+                .into(),
+        ],
+    }
+}
+
+#[test]
+fn the_tuning_section_shows_the_search_its_warnings_and_plots_that_fit_the_page() {
+    let w = world();
+    let mut inp = inputs(&w, true);
+    let bytes = search_summary().to_json().unwrap();
+    inp.insert(
+        "tune.search",
+        InputArtifact {
+            id: ArtifactId::of(&bytes),
+            label: "tune.search".into(),
+            format: Format::Json,
+            bytes: bytes.into(),
+        },
+    );
+    let out = Evaluate::run(&Params::default(), &inp, &LocalContext::new("planted")).unwrap();
+    let html = std::str::from_utf8(artifact(&out, "report")).unwrap();
+    assert!(html.contains("<h3>Search path</h3>"), "{html}");
+    assert!(html.contains("the grid was searched exhaustively"));
+    assert!(
+        html.contains("rank: the best point takes the largest value tried (4); &lt;higher&gt;"),
+        "warnings are shown, escaped"
+    );
+    assert!(html.contains("0.1670 ± 0.0020"), "mean ± fold std");
+    for name in ["search_path", "marginals", "fold_spread", "heatmap"] {
+        assert!(html.contains(&format!("data-name=\"{name}\"")), "{name}");
+    }
+    assert_eq!(html.matches("<svg").count(), 6);
+    for width in html.split("<svg width=\"").skip(1) {
+        let w: u32 = width[..width.find('"').unwrap()].parse().unwrap();
+        assert!(w <= 1000, "a plot {w} px wide does not fit the page");
+    }
+    // The heatmap is drawn at the selected point (rank 4, alpha 5): outlined cell.
+    let heat = &html[html.find("data-name=\"heatmap\"").unwrap()..];
+    assert!(
+        heat.contains("stroke=\"#E6550D\""),
+        "the best cell is outlined"
+    );
+
+    // A broken account is an error naming it.
+    let mut bad = inputs(&w, true);
+    bad.insert(
+        "tune.search",
+        InputArtifact {
+            id: ArtifactId::of(b"{"),
+            label: "tune.search".into(),
+            format: Format::Json,
+            bytes: b"{".to_vec().into(),
+        },
+    );
+    let e = Evaluate::run(&Params::default(), &bad, &LocalContext::new("planted"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.starts_with("tune.search"), "{e}");
+}
+
+#[test]
+fn sampled_users_are_said_in_the_table_json_and_report() {
+    let w = world();
+    let params = Params {
+        users: Some(10),
+        ..Params::default()
+    };
+    let out = Evaluate::run(&params, &inputs(&w, false), &LocalContext::new("planted")).unwrap();
+    let j = metrics_json(artifact(&out, "metrics")).unwrap();
+    let exact = Evaluate::run(
+        &Params::default(),
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap();
+    let je = metrics_json(artifact(&exact, "metrics")).unwrap();
+    for sys in SYSTEMS {
+        assert_eq!(j[sys]["sampled_users"], 10, "{j}");
+        assert_eq!(j[sys]["users_evaluated"], 10);
+        assert_eq!(j[sys]["sampled_from"], je[sys]["users_evaluated"]);
+        // Exact metrics carry no sample fields.
+        assert!(je[sys].get("sampled_users").is_none(), "{je}");
+    }
+    let html = String::from_utf8(artifact(&out, "report").to_vec()).unwrap();
+    assert!(html.contains("Sampled:") && html.contains("evaluate.users = 10"));
+    let html = String::from_utf8(artifact(&exact, "report").to_vec()).unwrap();
+    assert!(!html.contains("Sampled:"));
+    // Zero users is a parameter error naming the key.
+    let err = Evaluate::run(
+        &Params {
+            users: Some(0),
+            ..Params::default()
+        },
+        &inputs(&w, false),
+        &LocalContext::new("planted"),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("evaluate.users"), "{err}");
+}
+
+#[test]
+fn streamed_recommendations_equal_the_in_memory_table() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recs.parquet");
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rows = write_recommend_all(&w.model, &w.train, &w.users, &w.items, 5, &path, &|n| {
+        done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(done.into_inner(), w.users.len());
+    let streamed = std::fs::read(&path).unwrap();
+    let whole = recommend_all_parquet(&w.model, &w.train, &w.users, &w.items, 5).unwrap();
+    let (a, meta_a) = alsflow_core::table::read_batch(&streamed).unwrap();
+    let (b, meta_b) = alsflow_core::table::read_batch(&whole).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(meta_a, meta_b);
+    assert_eq!(rows, a.num_rows() as u64);
+    // No temp file is left beside the output.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}

@@ -5,37 +5,45 @@
 use crate::params::Encoding;
 use std::borrow::Cow;
 
-/// Cut one line into fields (appended to `out`).
-/// Fields are trimmed of ASCII whitespace; quoted fields are unquoted.
+/// Cut one line into fields, keeping at most `keep` of them in `out`, and return how
+/// many fields the line has. Fields are trimmed of ASCII whitespace; quoted fields are
+/// unquoted.
+///
+/// Fields past `keep` are counted, not stored: a line of a hundred million delimiters
+/// costs a count, not 24 bytes per field, before the caller rejects its column count.
 pub(crate) fn split_fields<'a>(
     line: &'a [u8],
     delim: &[u8],
     quote: Option<u8>,
     out: &mut Vec<Cow<'a, [u8]>>,
-) -> Result<(), String> {
+    keep: usize,
+) -> Result<usize, String> {
     out.clear();
+    let mut found = 0usize;
+    let mut push = |out: &mut Vec<Cow<'a, [u8]>>, field: Cow<'a, [u8]>| {
+        found += 1;
+        if out.len() < keep {
+            out.push(field);
+        }
+    };
     let quoted = quote.filter(|q| memchr::memchr(*q, line).is_some());
     if quoted.is_none() {
-        // Fast path: no quote byte on the line.
-        if delim.len() == 1 {
-            let mut start = 0;
-            for pos in memchr::memchr_iter(delim[0], line) {
-                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
-                start = pos + 1;
-            }
-            out.push(Cow::Borrowed(line[start..].trim_ascii()));
-        } else {
-            let mut start = 0;
-            for pos in memchr::memmem::find_iter(line, delim) {
-                if pos < start {
-                    continue;
+        // Fast path: no quote byte on the line. Once `keep` fields are stored, the rest
+        // of the line only needs its delimiters counted.
+        let mut start = 0;
+        while out.len() < keep {
+            match find(&line[start..], delim) {
+                Some(o) => {
+                    push(out, Cow::Borrowed(line[start..start + o].trim_ascii()));
+                    start += o + delim.len();
                 }
-                out.push(Cow::Borrowed(line[start..pos].trim_ascii()));
-                start = pos + delim.len();
+                None => {
+                    push(out, Cow::Borrowed(line[start..].trim_ascii()));
+                    return Ok(found);
+                }
             }
-            out.push(Cow::Borrowed(line[start..].trim_ascii()));
         }
-        return Ok(());
+        return Ok(found + 1 + count(&line[start..], delim));
     }
     let q = quoted.unwrap_or(b'"');
     let mut pos = 0;
@@ -73,7 +81,7 @@ pub(crate) fn split_fields<'a>(
                                 }
                                 None => Cow::Borrowed(&line[content_start..at]),
                             };
-                            out.push(field);
+                            push(out, field);
                             let mut after = at + 1;
                             while after < line.len()
                                 && line[after] == b' '
@@ -82,7 +90,7 @@ pub(crate) fn split_fields<'a>(
                                 after += 1;
                             }
                             if after == line.len() {
-                                return Ok(());
+                                return Ok(found);
                             }
                             if line[after..].starts_with(delim) {
                                 pos = after + delim.len();
@@ -97,15 +105,34 @@ pub(crate) fn split_fields<'a>(
             let end = find(&line[pos..], delim).map(|o| pos + o);
             match end {
                 Some(e) => {
-                    out.push(Cow::Borrowed(line[pos..e].trim_ascii()));
+                    push(out, Cow::Borrowed(line[pos..e].trim_ascii()));
                     pos = e + delim.len();
                 }
                 None => {
-                    out.push(Cow::Borrowed(line[pos..].trim_ascii()));
-                    return Ok(());
+                    push(out, Cow::Borrowed(line[pos..].trim_ascii()));
+                    return Ok(found);
                 }
             }
         }
+    }
+}
+
+/// Non-overlapping occurrences of `needle` in `hay`.
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    if needle.len() == 1 {
+        memchr::memchr_iter(needle[0], hay).count()
+    } else {
+        memchr::memmem::find_iter(hay, needle)
+            .fold((0, 0), |(n, next), at| {
+                // find_iter reports overlapping matches of a self-overlapping needle;
+                // the splitter above never does.
+                if at >= next {
+                    (n + 1, at + needle.len())
+                } else {
+                    (n, next)
+                }
+            })
+            .0
     }
 }
 
@@ -166,7 +193,8 @@ mod tests {
     #[test]
     fn quoted_fields_unescape_doubled_quotes() {
         let mut out = Vec::new();
-        split_fields(br#""a ""b"", c",  x ,"""#, b",", Some(b'"'), &mut out).unwrap();
+        let n = split_fields(br#""a ""b"", c",  x ,"""#, b",", Some(b'"'), &mut out, 9).unwrap();
+        assert_eq!(n, 3);
         assert_eq!(
             out,
             vec![
@@ -175,8 +203,30 @@ mod tests {
                 Cow::Borrowed(b"")
             ]
         );
-        assert!(split_fields(br#""a"b,c"#, b",", Some(b'"'), &mut out).is_err());
-        split_fields(b"1::2::3", b"::", None, &mut out).unwrap();
+        assert!(split_fields(br#""a"b,c"#, b",", Some(b'"'), &mut out, 9).is_err());
+        split_fields(b"1::2::3", b"::", None, &mut out, 9).unwrap();
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn fields_past_the_limit_are_counted_not_stored() {
+        let mut out = Vec::new();
+        for (line, delim, quote) in [
+            (&b"a,b,c,,d,"[..], &b","[..], None),
+            (b"a,b,c,,d,", b",", Some(b'"')),
+            (b"\"a\",b,\"c\",,d,", b",", Some(b'"')),
+            (b"a::b::c::::d::", b"::", None),
+            (b"a:::b", b"::", None),
+        ] {
+            let all = split_fields(line, delim, quote, &mut out, usize::MAX).unwrap();
+            let stored = out.clone();
+            for keep in 0..8 {
+                assert_eq!(split_fields(line, delim, quote, &mut out, keep), Ok(all));
+                assert_eq!(out[..], stored[..keep.min(all)], "{line:?} keep {keep}");
+            }
+        }
+        let commas = vec![b','; 1 << 20];
+        let n = split_fields(&commas, b",", Some(b'"'), &mut out, 3).unwrap();
+        assert_eq!((n, out.len()), ((1 << 20) + 1, 3));
     }
 }

@@ -4,11 +4,26 @@
 //! names, giving the parser its [`Layout`].
 
 use crate::fields::split_fields;
-use crate::params::{ColumnRef, Columns, Feedback, Params, SourceFormat};
+use crate::params::{ColumnRef, Columns, Duplicates, Feedback, Params, SourceFormat};
 use crate::parse::Layout;
+use crate::schema::{RowSchema, StarScale};
 use crate::{bad_input, bad_param};
 use alsflow_core::StageError;
 use std::path::Path;
+
+/// The most columns a header or first line may have. Interaction files have a handful;
+/// the bound keeps a runaway line (a file of delimiters, a wrong delimiter on a huge
+/// single-line file) from being expanded into millions of column names.
+pub(crate) const MAX_COLUMNS: usize = 1 << 16;
+
+/// The error for a header or first line wider than [`MAX_COLUMNS`].
+fn too_many_columns(label: &str, line: u64, found: usize) -> StageError {
+    bad_input(
+        label,
+        Some(line),
+        format!("the line has {found} columns; at most {MAX_COLUMNS} are supported (is the delimiter right?)"),
+    )
+}
 
 /// The kind of MovieLens file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +121,14 @@ pub(crate) fn text_source<'a>(
     if data.trim_ascii().is_empty() {
         return Err(bad_input(label, Some(1), "the file is empty (no rows)"));
     }
+    let schema = match params.format {
+        SourceFormat::Movielens => Some(RowSchema::Movielens(match movielens_kind(label, data) {
+            MovielensKind::UData => StarScale::Whole,
+            MovielensKind::Dat | MovielensKind::Csv => StarScale::Half,
+        })),
+        SourceFormat::MsdTriplets => Some(RowSchema::MsdTriplets),
+        _ => None,
+    };
     let (delim, header, columns, quote): (Vec<u8>, bool, Columns, Option<u8>) = match params.format
     {
         SourceFormat::Movielens => {
@@ -181,7 +204,11 @@ pub(crate) fn text_source<'a>(
             line = rest;
         }
         let mut fields = Vec::new();
-        split_fields(line, &delim, quote, &mut fields).map_err(|m| bad_input(label, Some(1), m))?;
+        let found = split_fields(line, &delim, quote, &mut fields, MAX_COLUMNS)
+            .map_err(|m| bad_input(label, Some(1), m))?;
+        if found > MAX_COLUMNS {
+            return Err(too_many_columns(label, 1, found));
+        }
         let names: Vec<String> = fields
             .iter()
             .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -205,14 +232,18 @@ pub(crate) fn text_source<'a>(
     let n_fields = match &header_names {
         Some(n) => n.len(),
         None => {
-            let first = body
+            let (at, first) = body
                 .split(|&b| b == b'\n')
                 .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .find(|l| !l.trim_ascii().is_empty())
+                .enumerate()
+                .find(|(_, l)| !l.trim_ascii().is_empty())
                 .unwrap_or_default();
             let mut fields = Vec::new();
-            match split_fields(first, &delim, quote, &mut fields) {
-                Ok(()) => fields.len(),
+            match split_fields(first, &delim, quote, &mut fields, MAX_COLUMNS) {
+                Ok(found) if found > MAX_COLUMNS => {
+                    return Err(too_many_columns(label, first_line + at as u64, found))
+                }
+                Ok(found) => found,
                 Err(_) => 0,
             }
         }
@@ -290,6 +321,8 @@ pub(crate) fn text_source<'a>(
         threshold: params.threshold,
         keep_zeros: params.keep_zeros,
         on_bad_row: params.on_bad_row,
+        schema,
+        keep_lines: params.duplicates == Some(Duplicates::Error),
     };
     Ok(TextSource {
         body,

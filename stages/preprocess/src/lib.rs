@@ -10,14 +10,19 @@
 //! Dense indices follow the order of first appearance in the file (training file
 //! first, then the test file of a predefined split), like `pandas.factorize(sort=False)`.
 //! Parsing is parallel over newline-aligned chunks, and chunk results are merged in
-//! file order, so outputs are byte-identical whatever the thread count.
+//! file order, so outputs are byte-identical whatever the thread count. Memory follows
+//! the rows kept, not the file: the source (a memory map from the runner) is walked in
+//! batches whose pages are released once parsed, and each distinct id is copied once
+//! into an arena (`interner`).
 
 mod clean;
 mod fields;
+mod interner;
 mod layout;
 mod params;
 mod parquet_source;
 mod parse;
+mod schema;
 pub mod synthetic;
 mod titles;
 
@@ -27,17 +32,17 @@ pub use params::{
 };
 
 use alsflow_core::catalog::{preprocess, raw};
+use alsflow_core::stage::LocalContext;
 use alsflow_core::table::{IdMap, Interactions};
 use alsflow_core::{
-    ArtifactName, InputArtifact, InputSpec, Stage, StageContext, StageError, StageInputs,
+    ArtifactName, InputArtifact, InputSpec, Progress, Stage, StageContext, StageError, StageInputs,
     StageOutputs,
 };
 use clean::{compact_ids, dedupe, filter_counts};
 use layout::MovielensKind;
 use parse::Parsed;
-use rayon::prelude::*;
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The `preprocess` stage.
 pub struct Preprocess;
@@ -56,10 +61,10 @@ impl Stage for Preprocess {
     fn run(
         params: &Params,
         inputs: &StageInputs,
-        _ctx: &dyn StageContext,
+        ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
         let mut out = StageOutputs::new();
-        let loaded = load(params, inputs, &mut out)?;
+        let loaded = load_in(params, inputs, &mut out, ctx)?;
         let titles = match inputs.optional(raw::TITLES) {
             Some(t) => {
                 let (map, bad) = titles::parse_titles(&t.bytes, &t.label);
@@ -123,6 +128,16 @@ pub fn load(
     inputs: &StageInputs,
     out: &mut StageOutputs,
 ) -> Result<Loaded, StageError> {
+    load_in(params, inputs, out, &LocalContext::new("preprocess"))
+}
+
+/// [`load`] reporting progress through `ctx` (bytes parsed per source file).
+pub fn load_in(
+    params: &Params,
+    inputs: &StageInputs,
+    out: &mut StageOutputs,
+    ctx: &dyn StageContext,
+) -> Result<Loaded, StageError> {
     let feedback = resolve_feedback(params)?;
     let duplicates = params.duplicates.unwrap_or(if feedback == Feedback::Count {
         Duplicates::Sum
@@ -151,7 +166,7 @@ pub fn load(
             let source = inputs.get(raw::SOURCE)?;
             let mut parsed = Parsed::default();
             labels.push(source.label.clone());
-            read_source(params, feedback, source, 0, &mut parsed)?;
+            read_source(params, feedback, source, 0, &mut parsed, ctx)?;
             note_file(out, &source.label, &parsed, 0);
             if let Some(test) = inputs.optional(raw::SOURCE_TEST) {
                 let before = (
@@ -161,7 +176,7 @@ pub fn load(
                     parsed.dropped_threshold,
                 );
                 labels.push(test.label.clone());
-                read_source(params, feedback, test, 1, &mut parsed)?;
+                read_source(params, feedback, test, 1, &mut parsed, ctx)?;
                 let mut delta = Parsed {
                     rows_read: parsed.rows_read - before.0,
                     skipped: parsed.skipped - before.1,
@@ -178,8 +193,6 @@ pub fn load(
             parsed
         }
     };
-    parsed.user_index = None;
-    parsed.item_index = None;
     if parsed.user.is_empty() {
         return Err(StageError::BadInput {
             source_name: labels.join(" + "),
@@ -188,6 +201,7 @@ pub fn load(
         });
     }
     let d = dedupe(&mut parsed, duplicates, &labels)?;
+    schema::check_merged_values(&parsed, &labels)?;
     if d.exact > 0 {
         out.note(format!(
             "dropped {} exact duplicate rows (same user, item and value; the export repeats rows)",
@@ -229,14 +243,15 @@ pub fn load(
         }
     }
     compact_ids(&mut parsed);
-    let decode = |k: &Cow<[u8]>| -> String {
+    let decode = |k: &[u8]| -> String {
         match params.encoding {
             Encoding::Utf8 => String::from_utf8_lossy(k).into_owned(),
             Encoding::Latin1 => k.iter().map(|&b| b as char).collect(),
         }
     };
-    let users: Vec<String> = parsed.user_keys.par_iter().map(decode).collect();
-    let items: Vec<String> = parsed.item_keys.par_iter().map(decode).collect();
+    let users: Vec<String> = parsed.users.iter().map(decode).collect();
+    let items: Vec<String> = parsed.items.iter().map(decode).collect();
+    drop((parsed.users, parsed.items));
     let interactions = Interactions {
         n_users: users.len() as u32,
         n_items: items.len() as u32,
@@ -311,7 +326,7 @@ fn resolve_feedback(params: &Params) -> Result<Feedback, StageError> {
     Ok(fb)
 }
 
-fn from_generated(g: &Interactions) -> Parsed<'static> {
+fn from_generated(g: &Interactions) -> Parsed {
     // Generated ids are `1..=n`; only those that occur get an index, in order of
     // first appearance, like a file with the same rows.
     let mut um = vec![u32::MAX; g.n_users as usize];
@@ -320,14 +335,10 @@ fn from_generated(g: &Interactions) -> Parsed<'static> {
     for r in 0..g.len() {
         let (u, i) = (g.user[r] as usize, g.item[r] as usize);
         if um[u] == u32::MAX {
-            um[u] = p.user_keys.len() as u32;
-            p.user_keys
-                .push(Cow::Owned((u + 1).to_string().into_bytes()));
+            um[u] = p.users.intern((u + 1).to_string().as_bytes());
         }
         if im[i] == u32::MAX {
-            im[i] = p.item_keys.len() as u32;
-            p.item_keys
-                .push(Cow::Owned((i + 1).to_string().into_bytes()));
+            im[i] = p.items.intern((i + 1).to_string().as_bytes());
         }
         p.user.push(um[u]);
         p.item.push(im[i]);
@@ -356,18 +367,31 @@ pub(crate) fn bad_input(label: &str, line: Option<u64>, message: impl Into<Strin
 }
 
 /// Parse one source file (text or Parquet) into `into`.
-fn read_source<'a>(
+fn read_source(
     params: &Params,
     feedback: Feedback,
-    src: &'a InputArtifact,
+    src: &InputArtifact,
     partition: u8,
-    into: &mut Parsed<'a>,
+    into: &mut Parsed,
+    ctx: &dyn StageContext,
 ) -> Result<(), StageError> {
     let label = src.label.as_str();
     if params.format == SourceFormat::Parquet {
-        return parquet_source::read(params, feedback, &src.bytes, label, partition, into);
+        let read =
+            parquet_source::read(params, feedback, src.bytes.bytes(), label, partition, into);
+        src.bytes.release_all();
+        return read;
     }
     let text = layout::text_source(params, feedback, label, &src.bytes)?;
+    // Where the body starts in the source, to release the source's pages batch by batch.
+    let body_at = text.body.as_ptr() as usize - src.bytes.as_ptr() as usize;
+    let progress = Mebibytes {
+        inner: ctx.progress(
+            &format!("parse {} (MiB)", layout::file_name(label)),
+            (text.body.len() as u64).div_ceil(MIB),
+        ),
+        bytes: AtomicU64::new(0),
+    };
     if partition == 1 && into.timestamp.is_some() != text.layout.timestamp.is_some() {
         return Err(bad_input(
             label,
@@ -375,15 +399,48 @@ fn read_source<'a>(
             "the test file and the training file must both have, or both lack, a timestamp column",
         ));
     }
-    parse::parse_into(
+    let parsed = parse::parse_into(
         text.body,
         text.first_line,
         &text.layout,
         partition,
         label,
         into,
+        &progress,
+        &|r| src.bytes.release(body_at + r.start..body_at + r.end),
     )
-    .map_err(|e| e.in_file(label))
+    .map_err(|e| e.in_file(label));
+    progress.finish();
+    parsed
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Progress in bytes shown in MiB (a bar of 2,861 MiB reads better than 3,000,214,307).
+struct Mebibytes {
+    inner: Box<dyn Progress>,
+    bytes: AtomicU64,
+}
+
+impl Progress for Mebibytes {
+    fn inc(&self, n: u64) {
+        let before = self.bytes.fetch_add(n, Ordering::Relaxed);
+        let (from, to) = (before / MIB, (before + n) / MIB);
+        if to > from {
+            self.inner.inc(to - from);
+        }
+    }
+    fn set_message(&self, msg: String) {
+        self.inner.set_message(msg);
+    }
+    fn finish(&self) {
+        // The last partial MiB completes the bar.
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        if !bytes.is_multiple_of(MIB) {
+            self.inner.inc(1);
+        }
+        self.inner.finish();
+    }
 }
 
 /// Extra raw files the runner should hand over as inputs: item titles beside a

@@ -1,25 +1,31 @@
 //! Byte-level parsing of delimited text into rows of interned ids.
 //!
-//! The whole file is in memory; it is cut into chunks at newlines, the chunks are
-//! parsed in parallel (each interning its ids in a local map in order of first
-//! appearance), and the chunk results are merged in chunk order, so the global
-//! dense indices are the first-appearance order of the file whatever the thread count.
+//! The file (usually a memory map) is cut into chunks at newlines and walked in
+//! batches of chunks: the chunks of a batch are parsed in parallel (each interning its
+//! ids in a local map that borrows from the file, in order of first appearance), then
+//! merged in chunk order into the global [`Interner`]s, which copy each new id once.
+//! The global dense indices are thus the first-appearance order of the file whatever
+//! the thread count, and once a batch is merged nothing refers to its bytes, so its
+//! pages are released: a multi-gigabyte file keeps about one batch resident.
 
 use crate::bad_input;
 use crate::fields::{check_id, parse_f64, parse_timestamp, show, split_fields};
+use crate::interner::Interner;
 use crate::params::{Encoding, Feedback, OnBadRow};
+use crate::schema::{RowSchema, MAX_VALUE};
 use ahash::RandomState;
-use alsflow_core::StageError;
+use alsflow_core::{Progress, StageError};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Fixed hasher seeds: look-ups only, but fixed seeds keep runs reproducible to the byte.
 pub(crate) fn hasher() -> RandomState {
     RandomState::with_seeds(0x5eed, 0xa15f, 0x10e, 0xc0de)
 }
 
-/// Map from raw id bytes to a dense index.
+/// Map from raw id bytes to a chunk-local index.
 pub(crate) type IdIndex<'a> = HashMap<Cow<'a, [u8]>, u32, RandomState>;
 
 /// How to cut a line into fields and which fields to read.
@@ -43,6 +49,11 @@ pub(crate) struct Layout {
     pub threshold: Option<f64>,
     pub keep_zeros: bool,
     pub on_bad_row: OnBadRow,
+    /// The known format's row schema, checked on every row (`None`: any values).
+    pub schema: Option<RowSchema>,
+    /// Record each kept row's line number: only `duplicates = "error"` names lines
+    /// after parsing, and 4 bytes a row is a tenth of a large file's parsed size.
+    pub keep_lines: bool,
 }
 
 /// Rows parsed from one chunk (ids are chunk-local until merged).
@@ -52,8 +63,9 @@ pub(crate) struct Chunk<'a> {
     pub item: Vec<u32>,
     pub value: Vec<f32>,
     pub timestamp: Vec<i64>,
-    /// 1-based line number within the chunk.
+    /// 1-based line number within the chunk (when the layout keeps lines).
     pub line: Vec<u32>,
+    pub keep_lines: bool,
     pub user_keys: Vec<Cow<'a, [u8]>>,
     pub item_keys: Vec<Cow<'a, [u8]>>,
     /// Newlines in the chunk (its line count), to number later chunks' lines.
@@ -70,19 +82,18 @@ pub(crate) struct Chunk<'a> {
 
 /// Rows of one or more files after merging chunks, with global dense indices.
 #[derive(Default)]
-pub(crate) struct Parsed<'a> {
+pub(crate) struct Parsed {
     pub user: Vec<u32>,
     pub item: Vec<u32>,
     pub value: Vec<f32>,
     pub timestamp: Option<Vec<i64>>,
-    /// 1-based line number of each row in its file.
+    /// 1-based line number of each row in its file (empty unless the layout keeps lines).
     pub line: Vec<u32>,
     /// Per row: 0 = training file, 1 = test file.
     pub partition: Option<Vec<u8>>,
-    pub user_keys: Vec<Cow<'a, [u8]>>,
-    pub item_keys: Vec<Cow<'a, [u8]>>,
-    pub user_index: Option<IdIndex<'a>>,
-    pub item_index: Option<IdIndex<'a>>,
+    /// Raw user and item ids by dense index.
+    pub users: Interner,
+    pub items: Interner,
     pub rows_read: u64,
     pub skipped: u64,
     pub skipped_examples: Vec<String>,
@@ -95,6 +106,10 @@ pub(crate) const MAX_EXAMPLES: usize = 5;
 
 /// Chunk size for parallel parsing: big enough that per-chunk maps stay cheap to merge.
 const CHUNK_BYTES: usize = 4 << 20;
+
+/// Chunks parsed (in parallel) before they are merged and their bytes released: the
+/// resident window of the file is about `CHUNK_BYTES × BATCH_CHUNKS`.
+const BATCH_CHUNKS: usize = 8;
 
 /// What becomes of a raw value under the feedback mode: `Ok(Some(v))` keep with
 /// value `v`, `Ok(None)` drop on purpose (with the reason), `Err` a bad value.
@@ -137,8 +152,8 @@ pub(crate) fn convert_value(
             if v == 0.0 && !layout.keep_zeros {
                 return Ok(ValueOutcome::DropZero);
             }
-            if v > f32::MAX as f64 {
-                return Err(format!("count {} in column {col} is too large", shown()));
+            if v > MAX_VALUE {
+                return Err(too_large("count", col, &shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
@@ -146,12 +161,21 @@ pub(crate) fn convert_value(
             if v == 0.0 && !layout.keep_zeros {
                 return Ok(ValueOutcome::DropZero);
             }
-            if v.abs() > f32::MAX as f64 {
-                return Err(format!("value {} in column {col} is too large", shown()));
+            if v.abs() > MAX_VALUE {
+                return Err(too_large("value", col, &shown()));
             }
             Ok(ValueOutcome::Keep(v as f32))
         }
     }
+}
+
+/// A value beyond [`MAX_VALUE`], explained.
+fn too_large(what: &str, col: &str, shown: &str) -> String {
+    format!(
+        "{what} {shown} in column {col} is larger than {MAX_VALUE} (2^24): f32, the type ALS \
+         computes in, holds whole numbers exactly only up to there, and the confidence \
+         1 + alpha·r overflows beyond; scale the values down or use feedback = \"binary\""
+    )
 }
 
 impl<'a> Chunk<'a> {
@@ -186,7 +210,9 @@ impl<'a> Chunk<'a> {
         if let Some(ts) = timestamp {
             self.timestamp.push(ts);
         }
-        self.line.push(line.min(u32::MAX as u64) as u32);
+        if self.keep_lines {
+            self.line.push(line.min(u32::MAX as u64) as u32);
+        }
     }
 
     /// Record a bad row: error out (returns false) or skip it.
@@ -207,6 +233,7 @@ impl<'a> Chunk<'a> {
     }
 }
 
+/// The chunk-local index of `key`, added to `keys` if new; `true` when it was new.
 pub(crate) fn intern<'a>(
     map: &mut IdIndex<'a>,
     keys: &mut Vec<Cow<'a, [u8]>>,
@@ -223,7 +250,10 @@ pub(crate) fn intern<'a>(
 
 /// Parse the lines of one chunk.
 fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
-    let mut c = Chunk::default();
+    let mut c = Chunk {
+        keep_lines: layout.keep_lines,
+        ..Chunk::default()
+    };
     let mut users: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut items: IdIndex<'a> = HashMap::with_hasher(hasher());
     let mut fields: Vec<Cow<'a, [u8]>> = Vec::with_capacity(layout.n_fields + 1);
@@ -233,7 +263,9 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
     c.user.reserve(estimate);
     c.item.reserve(estimate);
     c.value.reserve(estimate);
-    c.line.reserve(estimate);
+    if layout.keep_lines {
+        c.line.reserve(estimate);
+    }
     if layout.timestamp.is_some() {
         c.timestamp.reserve(estimate);
     }
@@ -251,18 +283,25 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
         if line.trim_ascii().is_empty() {
             continue;
         }
-        if let Err(msg) = split_fields(line, &layout.delim, layout.quote, &mut fields) {
-            if !c.bad(line_no, msg, layout.on_bad_row) {
-                return c;
+        // At most n_fields fields are kept: a line of a million delimiters is counted,
+        // never expanded into a million fields.
+        let found = match split_fields(
+            line,
+            &layout.delim,
+            layout.quote,
+            &mut fields,
+            layout.n_fields,
+        ) {
+            Ok(found) => found,
+            Err(msg) => {
+                if !c.bad(line_no, msg, layout.on_bad_row) {
+                    return c;
+                }
+                continue;
             }
-            continue;
-        }
-        if fields.len() != layout.n_fields {
-            let msg = format!(
-                "expected {} columns, found {}",
-                layout.n_fields,
-                fields.len()
-            );
+        };
+        if found != layout.n_fields {
+            let msg = format!("expected {} columns, found {found}", layout.n_fields);
             if !c.bad(line_no, msg, layout.on_bad_row) {
                 return c;
             }
@@ -304,6 +343,10 @@ fn parse_chunk<'a>(data: &'a [u8], layout: &Layout) -> Chunk<'a> {
                     })?
                 }
             };
+            if let Some(schema) = layout.schema {
+                let new_ids = (known_user.is_none(), known_item.is_none());
+                crate::schema::check_row(schema, layout, &fields, new_ids.0, new_ids.1, value)?;
+            }
             let shown = || layout.value.map(|v| show(&fields[v])).unwrap_or_default();
             Ok(c.kept(convert_value(value, layout, vname, &shown)?, ts))
         })();
@@ -370,14 +413,19 @@ impl RowError {
 }
 
 /// Parse `data` (the part of a file after its header, starting at file line
-/// `first_line`) and append its rows to `into`, marked with `partition`.
-pub(crate) fn parse_into<'a>(
-    data: &'a [u8],
+/// `first_line`) and append its rows to `into`, marked with `partition`. `progress`
+/// advances by the bytes parsed; `release` is told each range of `data` (offsets into
+/// it) that nothing will read again.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn parse_into(
+    data: &[u8],
     first_line: u64,
     layout: &Layout,
     partition: u8,
     label: &str,
-    into: &mut Parsed<'a>,
+    into: &mut Parsed,
+    progress: &dyn Progress,
+    release: &dyn Fn(Range<usize>),
 ) -> Result<(), RowError> {
     parse_into_sized(
         data,
@@ -387,46 +435,60 @@ pub(crate) fn parse_into<'a>(
         label,
         into,
         CHUNK_BYTES,
+        progress,
+        release,
     )
 }
 
 /// [`parse_into`] with a chosen chunk size (tests use tiny chunks).
-fn parse_into_sized<'a>(
-    data: &'a [u8],
+#[allow(clippy::too_many_arguments)]
+fn parse_into_sized(
+    data: &[u8],
     first_line: u64,
     layout: &Layout,
     partition: u8,
     label: &str,
-    into: &mut Parsed<'a>,
+    into: &mut Parsed,
     chunk_bytes: usize,
+    progress: &dyn Progress,
+    release: &dyn Fn(Range<usize>),
 ) -> Result<(), RowError> {
     let bounds = chunk_bounds(data, chunk_bytes);
-    let chunks: Vec<Chunk<'a>> = bounds
-        .par_iter()
-        .map(|&(s, e)| parse_chunk(&data[s..e], layout))
-        .collect();
-    merge_chunks(
-        chunks,
-        first_line,
-        layout.timestamp.is_some(),
-        partition,
-        label,
-        into,
-    )
+    let mut lines_before = first_line - 1;
+    for batch in bounds.chunks(BATCH_CHUNKS) {
+        let chunks: Vec<Chunk<'_>> = batch
+            .par_iter()
+            .map(|&(s, e)| parse_chunk(&data[s..e], layout))
+            .collect();
+        lines_before = merge_chunks(
+            chunks,
+            lines_before,
+            layout.timestamp.is_some(),
+            partition,
+            label,
+            into,
+        )?;
+        let span = batch[0].0..batch[batch.len() - 1].1;
+        progress.inc(span.len() as u64);
+        release(span);
+    }
+    Ok(())
 }
 
 /// Merge chunk results in order into `into` (global indices by first appearance).
-pub(crate) fn merge_chunks<'a>(
-    mut chunks: Vec<Chunk<'a>>,
-    first_line: u64,
+/// `lines_before` is the number of file lines before the first chunk; returns that
+/// number after the last one.
+pub(crate) fn merge_chunks(
+    mut chunks: Vec<Chunk<'_>>,
+    lines_before: u64,
     has_timestamp: bool,
     partition: u8,
     label: &str,
-    into: &mut Parsed<'a>,
-) -> Result<(), RowError> {
+    into: &mut Parsed,
+) -> Result<u64, RowError> {
     // Line offsets of each chunk; the first error in file order wins.
     let mut offsets = Vec::with_capacity(chunks.len());
-    let mut off = first_line - 1;
+    let mut off = lines_before;
     for c in &chunks {
         offsets.push(off);
         if let Some((l, msg)) = &c.error {
@@ -437,30 +499,20 @@ pub(crate) fn merge_chunks<'a>(
         }
         off += c.n_lines;
     }
-    let mut users = into
-        .user_index
-        .take()
-        .unwrap_or_else(|| HashMap::with_hasher(hasher()));
-    let mut items = into
-        .item_index
-        .take()
-        .unwrap_or_else(|| HashMap::with_hasher(hasher()));
     let mut user_maps = Vec::with_capacity(chunks.len());
     let mut item_maps = Vec::with_capacity(chunks.len());
     for c in chunks.iter_mut() {
         let um: Vec<u32> = std::mem::take(&mut c.user_keys)
-            .into_iter()
-            .map(|k| intern(&mut users, &mut into.user_keys, k).0)
+            .iter()
+            .map(|k| into.users.intern(k))
             .collect();
         let im: Vec<u32> = std::mem::take(&mut c.item_keys)
-            .into_iter()
-            .map(|k| intern(&mut items, &mut into.item_keys, k).0)
+            .iter()
+            .map(|k| into.items.intern(k))
             .collect();
         user_maps.push(um);
         item_maps.push(im);
     }
-    into.user_index = Some(users);
-    into.item_index = Some(items);
     chunks
         .par_iter_mut()
         .zip(user_maps.par_iter().zip(item_maps.par_iter()))
@@ -480,7 +532,9 @@ pub(crate) fn merge_chunks<'a>(
     into.user.reserve(n_new);
     into.item.reserve(n_new);
     into.value.reserve(n_new);
-    into.line.reserve(n_new);
+    if chunks.iter().any(|c| c.keep_lines) {
+        into.line.reserve(n_new);
+    }
     if has_timestamp {
         into.timestamp.get_or_insert_with(Vec::new).reserve(n_new);
     }
@@ -510,7 +564,7 @@ pub(crate) fn merge_chunks<'a>(
             }
         }
     }
-    Ok(())
+    Ok(off)
 }
 
 #[cfg(test)]
@@ -532,13 +586,31 @@ mod tests {
             threshold: None,
             keep_zeros: false,
             on_bad_row,
+            schema: None,
+            keep_lines: true,
         }
     }
 
-    fn parse(data: &[u8], chunk: usize, policy: OnBadRow) -> Result<Parsed<'_>, String> {
+    fn parse(data: &[u8], chunk: usize, policy: OnBadRow) -> Result<Parsed, String> {
         let mut p = Parsed::default();
-        parse_into_sized(data, 1, &layout(policy), 0, "f", &mut p, chunk)
-            .map_err(|e| format!("{}: {}", e.line, e.message))?;
+        let released = std::cell::RefCell::new(Vec::new());
+        parse_into_sized(
+            data,
+            1,
+            &layout(policy),
+            0,
+            "f",
+            &mut p,
+            chunk,
+            &alsflow_core::stage::NoProgress,
+            &|r| released.borrow_mut().push(r),
+        )
+        .map_err(|e| format!("{}: {}", e.line, e.message))?;
+        // Every byte is released once, in order, after it was parsed.
+        let released = released.into_inner();
+        assert_eq!(released.first().map(|r| r.start), Some(0));
+        assert_eq!(released.last().map(|r| r.end), Some(data.len()));
+        assert!(released.windows(2).all(|w| w[0].end == w[1].start));
         Ok(p)
     }
 
@@ -561,8 +633,8 @@ mod tests {
             assert_eq!(p.item, whole.item);
             assert_eq!(p.value, whole.value);
             assert_eq!(p.line, whole.line);
-            assert_eq!(p.user_keys, whole.user_keys);
-            assert_eq!(p.item_keys, whole.item_keys);
+            assert!(p.users.iter().eq(whole.users.iter()));
+            assert!(p.items.iter().eq(whole.items.iter()));
             assert_eq!(
                 (p.skipped, p.dropped_zero),
                 (whole.skipped, whole.dropped_zero)
@@ -575,7 +647,7 @@ mod tests {
             );
         }
         assert!(
-            whole.item_keys.iter().any(|k| k.as_ref() == b"i,3"),
+            whole.items.iter().any(|k| k == b"i,3"),
             "quoted field with a comma"
         );
         assert_eq!(

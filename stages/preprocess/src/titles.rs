@@ -31,7 +31,8 @@ pub(crate) fn parse_titles(bytes: &[u8], label: &str) -> (HashMap<String, String
         if (n == 0 && header) || line.trim_ascii().is_empty() {
             continue;
         }
-        if split_fields(line, delim, quote, &mut fields).is_err() || fields.len() < 2 {
+        // Only the id and the title are read; later fields are counted, not stored.
+        if split_fields(line, delim, quote, &mut fields, 2).is_err() || fields.len() < 2 {
             bad += 1;
             continue;
         }

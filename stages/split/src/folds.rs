@@ -17,6 +17,11 @@ use alsflow_core::table::Interactions;
 /// # Panics
 /// If `order` is not as long as the table (a caller's bug, not a data error).
 pub fn assign_folds(table: &Interactions, order: &[u32], k: u8) -> Interactions {
+    assign_folds_owned(table.clone(), order, k)
+}
+
+/// [`assign_folds`] on a table the caller gives up (no copy of its rows).
+fn assign_folds_owned(table: Interactions, order: &[u32], k: u8) -> Interactions {
     let n = table.len();
     assert_eq!(
         order.len(),
@@ -61,7 +66,7 @@ pub fn assign_folds(table: &Interactions, order: &[u32], k: u8) -> Interactions 
     Interactions {
         fold: Some(fold),
         cold: Some(cold),
-        ..table.clone()
+        ..table
     }
 }
 
@@ -70,8 +75,13 @@ pub fn assign_folds(table: &Interactions, order: &[u32], k: u8) -> Interactions 
 /// train/test split), so a table equal to the stage's train rows gets the stage's
 /// `folds` artifact.
 pub fn seeded_folds(train: &Interactions, k: u8, seed: u64) -> Interactions {
+    seeded_folds_owned(train.clone(), k, seed)
+}
+
+/// [`seeded_folds`] on a table the caller gives up (no copy of its rows).
+pub(crate) fn seeded_folds_owned(train: Interactions, k: u8, seed: u64) -> Interactions {
     let order = permutation(train.len(), &mut Xoshiro256::new(seed, 2));
-    assign_folds(train, &order, k)
+    assign_folds_owned(train, &order, k)
 }
 
 /// A seeded permutation of `0..n` (Fisher–Yates from the top).

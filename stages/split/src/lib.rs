@@ -108,20 +108,40 @@ impl Stage for Split {
     const OUTPUTS: &'static [ArtifactName] = split::ALL;
     type Params = Params;
 
+    /// Tables are built, encoded and dropped one after the other (test, train, then
+    /// the folds as the train rows with two more columns), so at most the input and
+    /// two row sets are in memory at once.
     fn run(
         params: &Params,
         inputs: &StageInputs,
-        _ctx: &dyn StageContext,
+        ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
+        let progress = ctx.progress("split", 5);
+        let step = |msg: &str| {
+            progress.set_message(msg.to_string());
+            progress.inc(1);
+        };
         let table: Interactions = inputs.table(preprocess::INTERACTIONS)?;
-        let parts = split(params, &table)?;
+        let is_test = test_rows(params, &table)?;
+        let (train, test, mut summary) = train_and_test(params, table, &is_test)?;
+        drop(is_test);
+        step("test rows chosen");
         let mut out = StageOutputs::new();
-        for line in &parts.summary {
-            out.note(line.clone());
+        out.put(split::TEST, test.to_parquet()?);
+        drop(test);
+        step("test table written");
+        out.put(split::TRAIN, train.to_parquet()?);
+        step("train table written");
+        let (folds, line) = fold_table(params, train)?;
+        summary.push(line);
+        step("folds assigned");
+        out.put(split::FOLDS, folds.to_parquet()?);
+        drop(folds);
+        step("folds table written");
+        progress.finish();
+        for line in summary {
+            out.note(line);
         }
-        out.put(split::TRAIN, parts.train.to_parquet()?);
-        out.put(split::TEST, parts.test.to_parquet()?);
-        out.put(split::FOLDS, parts.folds.to_parquet()?);
         Ok(out)
     }
 }
@@ -148,6 +168,20 @@ fn bad(param: &str, message: impl Into<String>) -> StageError {
 
 /// Split `table` (library form of the stage).
 pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError> {
+    let is_test = test_rows(params, table)?;
+    let (train, test, mut summary) = train_and_test(params, table.clone(), &is_test)?;
+    let (folds, line) = fold_table(params, train.clone())?;
+    summary.push(line);
+    Ok(Parts {
+        train,
+        test,
+        folds,
+        summary,
+    })
+}
+
+/// Which rows of `table` go to test (checks the params first).
+fn test_rows(params: &Params, table: &Interactions) -> Result<Vec<bool>, StageError> {
     let n = table.len();
     let needs_fraction = matches!(params.method, Method::Random | Method::PerUser)
         || (params.method == Method::Time && params.cutoff.is_none());
@@ -228,11 +262,20 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
             }
         }
     }
-    let mut base = table.clone();
-    base.fold = None;
-    base.cold = None;
-    base.partition = None;
-    let train = base.filter_rows(|r| !is_test[r]);
+    Ok(is_test)
+}
+
+/// The train and test tables (test without its cold rows) and the summary line.
+/// Consumes `table`: it is dropped as soon as both are cut from it.
+fn train_and_test(
+    params: &Params,
+    mut table: Interactions,
+    is_test: &[bool],
+) -> Result<(Interactions, Interactions, Vec<String>), StageError> {
+    table.fold = None;
+    table.cold = None;
+    table.partition = None;
+    let train = table.filter_rows(|r| !is_test[r]);
     if train.is_empty() {
         return Err(bad(
             "split.test_fraction",
@@ -246,11 +289,12 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
         in_train_i[i as usize] = true;
     }
     let n_test_all = is_test.iter().filter(|&&t| t).count();
-    let test = base.filter_rows(|r| {
-        is_test[r] && in_train_u[base.user[r] as usize] && in_train_i[base.item[r] as usize]
+    let test = table.filter_rows(|r| {
+        is_test[r] && in_train_u[table.user[r] as usize] && in_train_i[table.item[r] as usize]
     });
+    drop(table);
     let cold = n_test_all - test.len();
-    let mut summary = vec![format!(
+    let summary = vec![format!(
         "{:?} split (seed {}): {} train rows, {} test rows; {} cold test rows dropped (user or item absent from train)",
         params.method,
         params.seed,
@@ -258,36 +302,35 @@ pub fn split(params: &Params, table: &Interactions) -> Result<Parts, StageError>
         test.len(),
         cold
     )];
-    let folds = if params.folds < 2 {
-        summary.push(format!(
+    Ok((train, test, summary))
+}
+
+/// The `folds` table (the train rows with their fold and cold columns; the train rows
+/// as they are when folds < 2) and its summary line.
+fn fold_table(params: &Params, train: Interactions) -> Result<(Interactions, String), StageError> {
+    if params.folds < 2 {
+        let line = format!(
             "folds = {}: no cross-validation folds (the folds table is the train rows)",
             params.folds
+        );
+        return Ok((train, line));
+    }
+    let k = params.folds as usize;
+    if train.len() < k {
+        return Err(bad(
+            "split.folds",
+            format!("{k} folds but only {} training rows", train.len()),
         ));
-        train.clone()
-    } else {
-        let k = params.folds as usize;
-        if train.len() < k {
-            return Err(bad(
-                "split.folds",
-                format!("{k} folds but only {} training rows", train.len()),
-            ));
-        }
-        let t = seeded_folds(&train, k as u8, params.seed);
-        let n_cold = t
-            .cold
-            .as_ref()
-            .map_or(0, |c| c.iter().filter(|&&x| x).count());
-        summary.push(format!(
-            "{k} folds of the train rows; {n_cold} validation rows are cold in their fold (user or item absent from its fit part)"
-        ));
-        t
-    };
-    Ok(Parts {
-        train,
-        test,
-        folds,
-        summary,
-    })
+    }
+    let t = folds::seeded_folds_owned(train, k as u8, params.seed);
+    let n_cold = t
+        .cold
+        .as_ref()
+        .map_or(0, |c| c.iter().filter(|&&x| x).count());
+    let line = format!(
+        "{k} folds of the train rows; {n_cold} validation rows are cold in their fold (user or item absent from its fit part)"
+    );
+    Ok((t, line))
 }
 
 fn n_test_of(len: usize, fraction: f64) -> usize {

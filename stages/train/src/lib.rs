@@ -120,15 +120,18 @@ impl Stage for Train {
             ),
             None => (params.als.clone(), "[train]"),
         };
+        // The shape, for the summary: the native fit drops the table once the matrix
+        // holds its rows.
+        let shape = (table.n_users as usize, table.n_items as usize, table.len());
         let start = Instant::now();
         let (model, mut notes) = match params.backend {
-            Backend::Native => fit_native(&p, &table, &train_in.label, ctx)?,
+            Backend::Native => fit_native(&p, table, &train_in.label, ctx)?,
             Backend::Spark => spark::fit(
                 params.spark.as_ref(),
                 &p,
                 origin,
                 train_in,
-                (table.n_users as usize, table.n_items as usize),
+                (shape.0, shape.1),
                 ctx,
             )
             .map(|(model, lines)| (model, Notes::from(lines)))?,
@@ -155,10 +158,7 @@ impl Stage for Train {
         }
         out.note(format!(
             "{} users × {} items, {} interactions, rank {}",
-            table.n_users,
-            table.n_items,
-            table.len(),
-            model.rank
+            shape.0, shape.1, shape.2, model.rank
         ));
         out.note(format!(
             "params from {origin}: backend {:?}, solver {:?}, max_iter {}, reg_param {}, alpha {}, {:?} confidence, {:?} λ, nonnegative {}",
@@ -197,23 +197,30 @@ impl From<Vec<String>> for Notes {
     }
 }
 
-/// Fit with alsflow's own kernels.
+/// Fit with alsflow's own kernels; the table is dropped once the matrix holds its
+/// rows (at a million users the table is half a GB).
 fn fit_native(
     p: &AlsParams,
-    table: &Interactions,
+    table: Interactions,
     label: &str,
     ctx: &dyn StageContext,
 ) -> Result<(AlsModel, Notes), StageError> {
-    let matrix = InteractionMatrix::from_interactions(table).map_err(|e| stage_error(e, label))?;
-    let progress = ctx.progress("train", p.max_iter as u64);
-    let mut model: AlsModel = alsflow_als::fit_with(&matrix, p, &mut |iter, m| {
+    let matrix = InteractionMatrix::from_interactions(&table).map_err(|e| stage_error(e, label))?;
+    drop(table);
+    let progress = ctx.progress("iteration", p.max_iter as u64);
+    let mut last = Instant::now();
+    let mut model: AlsModel = alsflow_als::fit_observing(&matrix, p, &mut |iter, loss| {
+        let took = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        progress.set_message(match loss {
+            Some(l) => format!("iteration {iter} took {took:.2} s, loss {l:.6e}"),
+            None => format!("iteration {iter} took {took:.2} s"),
+        });
         progress.inc(1);
-        if let Some(l) = m.loss.last() {
-            progress.set_message(format!("iteration {iter}: loss {l:.6e}"));
-        }
     })
     .map_err(|e| stage_error(e, label))?;
     progress.finish();
+    drop(matrix);
     // The thread count and the loss trace are how the model was computed and logged,
     // not part of it: factors are bit-identical for any value, so the stored model
     // holds the key's params and no trace, and its artifact id depends on neither.

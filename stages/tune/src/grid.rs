@@ -2,26 +2,16 @@
 //! point over the base `[train]` params, and grouping points that differ only in
 //! `max_iter` (they share one fit with snapshots).
 
+use crate::axes::{AXIS_INFO, NOT_AXES};
 use alsflow_als::AlsParams;
 use alsflow_core::StageError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The axes a grid may vary, outermost first. Grid order (and so the tie-break of the
-/// selection) follows this list, whatever order the TOML table lists them in; the
-/// seed's order is rank outer, alpha inner.
-pub const AXES: &[&str] = &[
-    "rank",
-    "max_iter",
-    "reg_param",
-    "alpha",
-    "solver",
-    "reg_scaling",
-    "nonnegative",
-    "confidence",
-    "eps",
-    "cg_steps",
-];
+/// The axes a grid may vary, outermost first (see [`crate::axes::AXIS_INFO`]).
+pub fn axis_names() -> impl Iterator<Item = &'static str> {
+    AXIS_INFO.iter().map(|a| a.name)
+}
 
 /// The seed's 192-point grid: rank × max_iter × reg_param × alpha.
 pub fn default_grid() -> BTreeMap<String, Vec<Value>> {
@@ -68,7 +58,8 @@ impl GridPoint {
     }
 }
 
-fn display_value(v: &Value) -> String {
+/// A value as labels show it: strings bare, numbers as JSON writes them.
+pub fn display_value(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -98,30 +89,51 @@ pub fn merge(base: &AlsParams, values: &[(String, Value)]) -> Result<AlsParams, 
     })
 }
 
-/// Expand `grid` over `base` into points in grid order (the first axis of [`AXES`]
-/// present is outermost). Unknown axes and empty value lists are errors.
+/// Check the grid's axes: known `[train]` keys that change the model, with at least
+/// one value each, no value twice.
+pub fn check_axes(grid: &BTreeMap<String, Vec<Value>>) -> Result<(), StageError> {
+    for (axis, vals) in grid {
+        let bad = |message: String| StageError::BadParam {
+            param: format!("tune.grid.{axis}"),
+            message,
+        };
+        if let Some((_, why)) = NOT_AXES.iter().find(|(n, _)| n == axis) {
+            return Err(bad(format!("not a search axis: {why}")));
+        }
+        if !axis_names().any(|a| a == axis) {
+            return Err(bad(format!(
+                "not a tunable parameter; use one of {}",
+                axis_names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if vals.is_empty() {
+            return Err(bad("the list of values is empty".into()));
+        }
+        for (i, v) in vals.iter().enumerate() {
+            if vals[..i].contains(v) {
+                return Err(bad(format!("value {v} is listed twice")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The grid's axes in grid order (outermost first) with their values.
+pub fn ordered_axes(grid: &BTreeMap<String, Vec<Value>>) -> Vec<(&'static str, &Vec<Value>)> {
+    axis_names()
+        .filter_map(|a| grid.get(a).map(|v| (a, v)))
+        .collect()
+}
+
+/// Expand `grid` over `base` into points in grid order (the first axis of
+/// [`crate::axes::AXIS_INFO`] present is outermost). Unknown axes and empty value
+/// lists are errors.
 pub fn expand(
     base: &AlsParams,
     grid: &BTreeMap<String, Vec<Value>>,
 ) -> Result<Vec<GridPoint>, StageError> {
-    for (axis, vals) in grid {
-        if !AXES.contains(&axis.as_str()) {
-            return Err(StageError::BadParam {
-                param: format!("tune.grid.{axis}"),
-                message: format!("not a tunable parameter; use one of {}", AXES.join(", ")),
-            });
-        }
-        if vals.is_empty() {
-            return Err(StageError::BadParam {
-                param: format!("tune.grid.{axis}"),
-                message: "the list of values is empty".into(),
-            });
-        }
-    }
-    let axes: Vec<(&str, &Vec<Value>)> = AXES
-        .iter()
-        .filter_map(|a| grid.get(*a).map(|v| (*a, v)))
-        .collect();
+    check_axes(grid)?;
+    let axes = ordered_axes(grid);
     let total: usize = axes.iter().map(|(_, v)| v.len()).product();
     let mut points = Vec::with_capacity(total);
     for index in 0..total {
@@ -223,9 +235,35 @@ mod tests {
     #[test]
     fn bad_axes_and_values_name_the_parameter() {
         let mut g = BTreeMap::new();
-        g.insert("seed".to_string(), vec![Value::from(1)]);
+        g.insert("threads".to_string(), vec![Value::from(1)]);
         let e = expand(&AlsParams::default(), &g).unwrap_err().to_string();
-        assert!(e.contains("tune.grid.seed"), "{e}");
+        assert!(
+            e.contains("tune.grid.threads") && e.contains("does not change the model"),
+            "{e}"
+        );
+        let mut g = BTreeMap::new();
+        g.insert("learning_rate".to_string(), vec![Value::from(1)]);
+        let e = expand(&AlsParams::default(), &g).unwrap_err().to_string();
+        assert!(e.contains("tune.grid.learning_rate"), "{e}");
+        let mut g = BTreeMap::new();
+        g.insert("rank".to_string(), vec![Value::from(4), Value::from(4)]);
+        let e = expand(&AlsParams::default(), &g).unwrap_err().to_string();
+        assert!(e.contains("listed twice"), "{e}");
+        // Every other [train] key is an axis, the seed included.
+        let mut g = BTreeMap::new();
+        g.insert("seed".to_string(), vec![Value::from(1), Value::from(2)]);
+        g.insert("eps".to_string(), vec![Value::from(0.5)]);
+        let pts = expand(&AlsParams::default(), &g).unwrap();
+        assert_eq!(pts[1].params.seed, 2);
+        assert_eq!(pts[1].params.eps, 0.5);
+        // Every [train] key is either an axis or refused with its reason.
+        let keys = serde_json::to_value(AlsParams::default()).unwrap();
+        for key in keys.as_object().unwrap().keys() {
+            assert!(
+                axis_names().any(|a| a == key) || NOT_AXES.iter().any(|(n, _)| n == key),
+                "[train] key {key} is neither an axis nor refused"
+            );
+        }
         let mut g = BTreeMap::new();
         g.insert("rank".to_string(), vec![Value::from("ten")]);
         let e = expand(&AlsParams::default(), &g).unwrap_err().to_string();

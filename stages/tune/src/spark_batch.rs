@@ -1,26 +1,28 @@
-//! `backend = "spark"`: a batch of missing (point, fold) fits in one Spark application.
+//! `backend = "spark"`: each search round's batch of fits in one Spark application.
 //!
-//! Narrow by design: requests in (a grid point's params on one fold), factors out,
-//! one [`FoldFactors`] per request as soon as Spark has written it. The search loop
-//! scores them with the same code as native fits and fills the same memo records.
-//! Spark cannot hand out intermediate iterations, so every `max_iter` of a point
-//! group is a fit of its own (native fits share one fit through snapshots).
+//! [`SparkFitter`] is a [`FitBackend`]: the search hands it the same batches it hands
+//! the local fitter (a parameter group on one fold, scored at several `max_iter`
+//! snapshots), it asks Spark for the factors, and scores them here with the same code
+//! as native fits, so the memo records and the search path are the same. Spark cannot
+//! hand out intermediate iterations, so every snapshot is a fit of its own (native
+//! fits share one fit through snapshots).
 
-use crate::grid::GridPoint;
-use crate::{FoldData, FoldsSource, Params};
+use crate::fitter::{als_error, DoneFn, FitBackend, FitRequest, LocalFitter, Scored};
+use crate::search::FoldsSource;
+use crate::Params;
 use alsflow_als::AlsParams;
 use alsflow_core::table::Interactions;
-use alsflow_core::{codec, Progress, StageContext, StageError};
-use alsflow_metrics::{evaluate_factors, Metrics};
+use alsflow_core::{Progress, StageContext, StageError};
+use alsflow_metrics::evaluate_factors;
 use alsflow_spark::{run_fits, AppReport, SparkAls, SparkFit, SparkInput, SparkRun};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// One fit the search needs: grid point `point`'s params on fold `fold`'s fit part
-/// (the rows whose fold differs).
+/// One Spark fit: grid point `point`'s params on fold `fold`'s fit part (the rows
+/// whose fold differs).
 #[derive(Clone, Debug, PartialEq)]
-pub struct FitRequest {
-    /// Index of the grid point.
+pub struct PointFit {
+    /// Index of the point in the search.
     pub point: usize,
     /// The fold left out.
     pub fold: u8,
@@ -31,7 +33,7 @@ pub struct FitRequest {
 /// The factors of one requested fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FoldFactors {
-    /// Index of the grid point.
+    /// Index of the point.
     pub point: usize,
     /// The fold left out.
     pub fold: u8,
@@ -58,25 +60,159 @@ pub(crate) fn memo_tag(params: &Params) -> Result<String, StageError> {
     }
 }
 
+/// Fits a search's batches on Spark; the validation sets come from the local fitter's
+/// fold cache.
+pub struct SparkFitter<'a> {
+    params: &'a Params,
+    spark: &'a SparkRun,
+    folds: &'a Interactions,
+    label: &'a str,
+    parquet: std::borrow::Cow<'a, [u8]>,
+    local: &'a LocalFitter<'a>,
+    ctx: &'a dyn StageContext,
+}
+
+impl<'a> SparkFitter<'a> {
+    /// A fitter for `params` (whose `spark` binding the runner set) over `folds`.
+    pub fn new(
+        params: &'a Params,
+        folds: &'a Interactions,
+        source: &FoldsSource<'a>,
+        local: &'a LocalFitter<'a>,
+        ctx: &'a dyn StageContext,
+    ) -> Result<Self, StageError> {
+        let spark = params.spark.as_ref().ok_or_else(|| {
+            StageError::other(
+                "tune.backend = \"spark\" but no [spark] settings were bound (a runner bug)",
+            )
+        })?;
+        // Spark reads the split's artifact as stored; a library caller without the
+        // bytes gets the same table encoded.
+        let parquet = match source.parquet {
+            Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+            None => std::borrow::Cow::Owned(folds.to_parquet()?),
+        };
+        Ok(SparkFitter {
+            params,
+            spark,
+            folds,
+            label: source.label,
+            parquet,
+            local,
+            ctx,
+        })
+    }
+}
+
+impl FitBackend for SparkFitter<'_> {
+    fn fit_batch(
+        &self,
+        label: &str,
+        batch: &[FitRequest],
+        done: &DoneFn<'_>,
+    ) -> Result<(), StageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // One Spark fit per snapshot; `owner[i]` is the batch request fit `i` serves.
+        let mut fits = Vec::new();
+        let mut owner = Vec::new();
+        for (r, request) in batch.iter().enumerate() {
+            for s in &request.snapshots {
+                fits.push(PointFit {
+                    point: s.point,
+                    fold: request.fold,
+                    params: AlsParams {
+                        max_iter: s.max_iter,
+                        ..request.params.clone()
+                    },
+                });
+                owner.push(r);
+            }
+        }
+        let labels: Vec<&str> = owner.iter().map(|&r| batch[r].label.as_str()).collect();
+        check_requests(&fits, &labels, &self.params.grid)?;
+        let mut data = BTreeMap::new();
+        for r in batch {
+            if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(r.fold) {
+                slot.insert(self.local.fold(r.fold)?);
+            }
+        }
+        let progress = self.ctx.progress(label, fits.len() as u64);
+        let mut scored: Vec<Vec<Scored>> = vec![Vec::new(); batch.len()];
+        let index_of: BTreeMap<(usize, u8), usize> = fits
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ((f.point, f.fold), i))
+            .collect();
+        let (mut job_secs, mut eval_secs) = (0.0, 0.0);
+        fit_batch(
+            self.spark,
+            &format!("{}-tune", self.ctx.dataset()),
+            &SparkInput {
+                parquet: &self.parquet,
+                label: self.label,
+                n_users: self.folds.n_users as usize,
+                n_items: self.folds.n_items as usize,
+            },
+            &fits,
+            progress.as_ref(),
+            &mut |f| {
+                let t = Instant::now();
+                let metrics = evaluate_factors(
+                    &data[&f.fold].eval,
+                    &f.user_factors,
+                    &f.item_factors,
+                    f.rank,
+                    self.params.k,
+                )
+                .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
+                let scoring = t.elapsed().as_secs_f64();
+                eval_secs += scoring;
+                job_secs += f.seconds + scoring;
+                let r = owner[index_of[&(f.point, f.fold)]];
+                scored[r].push(Scored {
+                    point: f.point,
+                    fold: f.fold,
+                    metrics,
+                });
+                // A request is done when all its snapshots are scored (the search
+                // memoises it then, so an interrupted application keeps what finished).
+                if scored[r].len() == batch[r].snapshots.len() {
+                    scored[r].sort_by_key(|s| s.point);
+                    done(&batch[r], &scored[r])?;
+                }
+                Ok(())
+            },
+        )?;
+        progress.finish();
+        self.local.add_times(job_secs, eval_secs);
+        Ok(())
+    }
+}
+
 /// Check that Spark can fit every request; the error names the grid axis, or the
 /// `[train]` key the grid inherits.
-pub fn check_requests(requests: &[FitRequest], points: &[GridPoint]) -> Result<(), StageError> {
-    for r in requests {
-        let point = &points[r.point];
-        if r.params.max_iter == 0 {
+/// `labels[i]` names `fits[i]`'s point.
+pub fn check_requests(
+    fits: &[PointFit],
+    labels: &[&str],
+    grid: &BTreeMap<String, Vec<serde_json::Value>>,
+) -> Result<(), StageError> {
+    for (f, label) in fits.iter().zip(labels) {
+        if f.params.max_iter == 0 {
             return Err(StageError::BadParam {
                 param: "tune.grid.max_iter".into(),
                 message: "every max_iter must be at least 1".into(),
             });
         }
-        r.params
+        f.params
             .validate()
-            .map_err(|e| crate::als_error(e, point))?;
-        if let Err(e) = SparkAls::from_params(&r.params) {
-            let on_axis = point.values.iter().any(|(axis, _)| axis == e.param);
+            .map_err(|e| als_error(e, label))?;
+        if let Err(e) = SparkAls::from_params(&f.params) {
             return Err(StageError::BadParam {
-                param: if on_axis {
-                    format!("tune.grid.{} (point [{}])", e.param, point.label())
+                param: if grid.contains_key(e.param) {
+                    format!("tune.grid.{} (point [{label}])", e.param)
                 } else {
                     format!("train.{} (the base of tune's grid)", e.param)
                 },
@@ -93,7 +229,7 @@ pub fn fit_batch(
     spark: &SparkRun,
     app_name: &str,
     folds: &SparkInput<'_>,
-    requests: &[FitRequest],
+    requests: &[PointFit],
     progress: &dyn Progress,
     on_factors: &mut dyn FnMut(FoldFactors) -> Result<(), StageError>,
 ) -> Result<AppReport, StageError> {
@@ -122,71 +258,4 @@ pub fn fit_batch(
             seconds: f.seconds,
         })
     })
-}
-
-/// The search's Spark path: fit `requests` in one application, score each fit on its
-/// fold's validation set as it arrives, memoise it under `memo_key` and add it to
-/// `found`. Returns (seconds Spark spent on the fits plus scoring, of which scoring).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn fit_and_score(
-    params: &Params,
-    points: &[GridPoint],
-    requests: &[FitRequest],
-    fold_data: &BTreeMap<u8, FoldData>,
-    (folds, source): (&Interactions, &FoldsSource<'_>),
-    memo_key: &dyn Fn(&AlsParams, u8) -> Result<Vec<u8>, StageError>,
-    found: &mut BTreeMap<(usize, u8), Metrics>,
-    ctx: &dyn StageContext,
-) -> Result<(f64, f64), StageError> {
-    let spark = params.spark.as_ref().ok_or_else(|| {
-        StageError::other(
-            "tune.backend = \"spark\" but no [spark] settings were bound (a runner bug)",
-        )
-    })?;
-    // Spark reads the split's artifact as stored; a library caller without the bytes
-    // gets the same table encoded.
-    let encoded;
-    let parquet = match source.parquet {
-        Some(bytes) => bytes,
-        None => {
-            encoded = folds.to_parquet()?;
-            &encoded
-        }
-    };
-    let progress = ctx.progress("spark", requests.len() as u64);
-    let (mut fit_secs, mut eval_secs) = (0.0, 0.0);
-    fit_batch(
-        spark,
-        &format!("{}-tune", ctx.dataset()),
-        &SparkInput {
-            parquet,
-            label: source.label,
-            n_users: folds.n_users as usize,
-            n_items: folds.n_items as usize,
-        },
-        requests,
-        progress.as_ref(),
-        &mut |f| {
-            let t = Instant::now();
-            let m = evaluate_factors(
-                &fold_data[&f.fold].eval,
-                &f.user_factors,
-                &f.item_factors,
-                f.rank,
-                params.k,
-            )
-            .map_err(|e| StageError::other(format!("fold {}: {e}", f.fold)))?;
-            let scoring = t.elapsed().as_secs_f64();
-            eval_secs += scoring;
-            fit_secs += f.seconds + scoring;
-            ctx.memo_put(
-                &memo_key(&points[f.point].params, f.fold)?,
-                &codec::encode("tune memo", &m)?,
-            );
-            found.insert((f.point, f.fold), m);
-            Ok(())
-        },
-    )?;
-    progress.finish();
-    Ok((fit_secs, eval_secs))
 }

@@ -2,13 +2,12 @@
 
 use super::*;
 use alsflow_core::stage::LocalContext;
-use alsflow_core::{Format, InputArtifact};
+use alsflow_core::{ArtifactId, Format, InputArtifact};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 /// Planted data: 4 user groups, each interacting with most items of its own item
 /// group (deterministic pseudo-random), 5 seeded folds.
-fn planted() -> Interactions {
+pub(crate) fn planted() -> Interactions {
     let (nu, ni) = (48u32, 32u32);
     let mut t = Interactions::with_dims(nu, ni);
     let mut s = 7u64;
@@ -26,20 +25,20 @@ fn planted() -> Interactions {
     alsflow_split::seeded_folds(&t, 3, 11)
 }
 
-fn bench_rand(s: &mut u64) -> f64 {
+pub(crate) fn bench_rand(s: &mut u64) -> f64 {
     *s = s
         .wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407);
     (*s >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn grid(axes: &[(&str, Vec<Value>)]) -> BTreeMap<String, Vec<Value>> {
+pub(crate) fn grid(axes: &[(&str, Vec<Value>)]) -> BTreeMap<String, Vec<Value>> {
     axes.iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect()
 }
 
-fn params(g: BTreeMap<String, Vec<Value>>) -> Params {
+pub(crate) fn params(g: BTreeMap<String, Vec<Value>>) -> Params {
     Params {
         grid: g,
         base: AlsParams {
@@ -51,7 +50,7 @@ fn params(g: BTreeMap<String, Vec<Value>>) -> Params {
     }
 }
 
-fn inputs(folds: &Interactions) -> StageInputs {
+pub(crate) fn inputs(folds: &Interactions) -> StageInputs {
     let bytes = folds.to_parquet().unwrap();
     let mut inp = StageInputs::new();
     inp.insert(
@@ -60,13 +59,13 @@ fn inputs(folds: &Interactions) -> StageInputs {
             id: ArtifactId::of(&bytes),
             label: "split.folds".into(),
             format: Format::Parquet,
-            bytes: Arc::from(bytes),
+            bytes: bytes.into(),
         },
     );
     inp
 }
 
-fn artifact<'a>(out: &'a StageOutputs, name: &str) -> &'a [u8] {
+pub(crate) fn artifact<'a>(out: &'a StageOutputs, name: &str) -> &'a [u8] {
     &out.artifacts.iter().find(|a| a.name == name).unwrap().bytes
 }
 
@@ -173,7 +172,7 @@ fn selection_picks_the_best_mean_and_best_params_are_base_plus_point() {
         ("reg_param", vec![5000.0.into(), 0.1.into()]),
         ("rank", vec![2.into(), 4.into()]),
     ]));
-    let outcome = run_grid(
+    let outcome = run_search(
         &p,
         &folds,
         "folds",
@@ -201,7 +200,7 @@ fn selection_picks_the_best_mean_and_best_params_are_base_plus_point() {
         metric: "ndcg@10".into(),
         ..p
     };
-    let o = run_grid(
+    let o = run_search(
         &q,
         &folds,
         "folds",

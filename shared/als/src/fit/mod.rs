@@ -47,7 +47,7 @@ const INIT_SCALE: f32 = 0.01;
 /// # Ok::<(), alsflow_als::AlsError>(())
 /// ```
 pub fn fit(m: &InteractionMatrix, p: &AlsParams) -> Result<AlsModel, AlsError> {
-    fit_impl(m, p, None)
+    fit_impl(m, p, Observer::Nothing)
 }
 
 /// Like [`fit`], calling `on_iteration(iter, &model)` (1-based `iter`) after every
@@ -75,7 +75,30 @@ pub fn fit_with(
     p: &AlsParams,
     on_iteration: &mut dyn FnMut(usize, &AlsModel),
 ) -> Result<AlsModel, AlsError> {
-    fit_impl(m, p, Some(on_iteration))
+    fit_impl(m, p, Observer::Snapshots(on_iteration))
+}
+
+/// Like [`fit`], calling `on_iteration(iter, loss)` (1-based `iter`; the loss when
+/// `compute_loss` is on) after every iteration, for progress reports. Unlike
+/// [`fit_with`] it builds no model snapshot per iteration, which at a million users
+/// would copy every factor matrix once per iteration.
+///
+/// ```
+/// use alsflow_als::{fit_observing, AlsParams, InteractionMatrix};
+///
+/// let train = InteractionMatrix::from_triplets(3, 4, &[0, 1, 2], &[0, 1, 3], &[1.0; 3])?;
+/// let p = AlsParams { rank: 2, max_iter: 3, ..AlsParams::default() };
+/// let mut seen = Vec::new();
+/// fit_observing(&train, &p, &mut |iter, loss| seen.push((iter, loss)))?;
+/// assert_eq!(seen, vec![(1, None), (2, None), (3, None)]);
+/// # Ok::<(), alsflow_als::AlsError>(())
+/// ```
+pub fn fit_observing(
+    m: &InteractionMatrix,
+    p: &AlsParams,
+    on_iteration: &mut dyn FnMut(usize, Option<f64>),
+) -> Result<AlsModel, AlsError> {
+    fit_impl(m, p, Observer::Progress(on_iteration))
 }
 
 /// Initial factors (padded rows): uniform [0, 0.01) for rows with interactions, zero
@@ -95,13 +118,18 @@ fn init_factors(rng: &mut Xoshiro256, rows: &Compressed, k: usize, kp: usize) ->
     f
 }
 
-/// The per-iteration observer of [`fit_with`].
-type IterationCallback<'a> = &'a mut dyn FnMut(usize, &AlsModel);
+/// Who watches the iterations: nobody ([`fit`]), a model snapshot per iteration
+/// ([`fit_with`]), or the iteration number and loss ([`fit_observing`]).
+enum Observer<'a> {
+    Nothing,
+    Snapshots(&'a mut dyn FnMut(usize, &AlsModel)),
+    Progress(&'a mut dyn FnMut(usize, Option<f64>)),
+}
 
 fn fit_impl(
     m: &InteractionMatrix,
     p: &AlsParams,
-    mut on_iteration: Option<IterationCallback<'_>>,
+    mut on_iteration: Observer<'_>,
 ) -> Result<AlsModel, AlsError> {
     p.validate()?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -161,10 +189,14 @@ fn fit_impl(
         if let Some(l) = loss.last() {
             tracing::debug!(iter, loss = l, "ALS iteration");
         }
-        if let Some(cb) = on_iteration.as_deref_mut() {
-            let mut params = p.clone();
-            params.max_iter = iter;
-            cb(iter, &export(m, &params, &x, &y, k, kp, iter, &loss));
+        match &mut on_iteration {
+            Observer::Nothing => {}
+            Observer::Snapshots(cb) => {
+                let mut params = p.clone();
+                params.max_iter = iter;
+                cb(iter, &export(m, &params, &x, &y, k, kp, iter, &loss));
+            }
+            Observer::Progress(cb) => cb(iter, loss.last().copied()),
         }
     }
     Ok(export(m, p, &x, &y, k, kp, p.max_iter, &loss))

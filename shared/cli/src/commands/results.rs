@@ -3,7 +3,7 @@
 //! stage (the runner updates it on every run, cached or not) and call the
 //! evaluate crate's library functions.
 
-use crate::common::{open_store_read_only, write_file_atomically};
+use crate::common::open_store_read_only;
 use crate::Cli;
 use alsflow_als::AlsModel;
 use alsflow_core::table::{IdMap, Interactions};
@@ -118,9 +118,22 @@ pub struct MetricsArgs {
     /// Only this dataset.
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Print `{"<dataset>": {"model": {...}, "popularity": {...}, "random": {...}}}`.
+    /// Print `{"<dataset>": {"model": {...}, "popularity": {...}, "random": {...},
+    /// "warnings": [...]}}`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The warnings of the search that chose the evaluated model: those of the
+/// `tune.search` the latest evaluate run read (none when tune is off).
+fn evaluate_warnings(store: &Store, run: &RunRecord) -> anyhow::Result<Vec<String>> {
+    let search = alsflow_core::catalog::tune::SEARCH;
+    let Some(id) = run.inputs.get(search.qualified) else {
+        return Ok(Vec::new());
+    };
+    let bytes = store.read(id)?;
+    alsflow_formats::search::warnings(&bytes)
+        .with_context(|| format!("the {} read by {}", search, run.label()))
 }
 
 /// Print the latest test metrics of every dataset (or one).
@@ -131,7 +144,12 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     for d in &datasets {
         let run = latest_run(&store, d, "evaluate")?;
         let bytes = store.read(&named(&run, "output", "metrics")?)?;
-        all.insert(d.clone(), alsflow_formats::metrics::metrics_json(&bytes)?);
+        let mut entry = alsflow_formats::metrics::metrics_json(&bytes)?;
+        let warnings = evaluate_warnings(&store, &run)?;
+        if let Some(map) = entry.as_object_mut() {
+            map.insert("warnings".into(), serde_json::Value::from(warnings));
+        }
+        all.insert(d.clone(), entry);
     }
     if args.json {
         println!("{}", serde_json::Value::Object(all));
@@ -139,9 +157,19 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
     }
     for (d, systems) in &all {
         println!("{d}");
-        let Some(systems) = systems.as_object() else {
+        let Some(entry) = systems.as_object() else {
             continue;
         };
+        let warnings: Vec<&str> = entry
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| w.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        let systems: serde_json::Map<String, serde_json::Value> = entry
+            .iter()
+            .filter(|(k, _)| *k != "warnings")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut columns: Vec<String> = Vec::new();
         for m in systems.values().filter_map(|v| v.as_object()) {
             for k in m.keys() {
@@ -155,7 +183,7 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
             print!(" {c:>15}");
         }
         println!();
-        for (system, m) in systems {
+        for (system, m) in &systems {
             print!("  {system:<12}");
             for c in &columns {
                 match m.get(c) {
@@ -167,6 +195,9 @@ pub fn metrics(cli: &Cli, args: &MetricsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             println!();
+        }
+        for w in warnings {
+            println!("  warning: {w}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -183,30 +214,15 @@ pub struct ReportArgs {
     pub dataset: Option<String>,
 }
 
-/// Write the latest HTML report of every dataset (or one) into a folder.
+/// Write the latest HTML report of every dataset (or one) into a folder, each with
+/// its History section, and the index page summarising them.
 pub fn report(cli: &Cli, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_read_only(cli)?;
     let datasets = chosen_or_all(&store, "evaluate", args.dataset.as_deref())?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut links = String::new();
-    for d in &datasets {
-        let run = latest_run(&store, d, "evaluate")?;
-        let bytes = store.read(&named(&run, "output", "report")?)?;
-        let page = alsflow_evaluate::write_report_dir(&bytes, &args.out.join(d))?;
+    let latest = |d: &str| latest_run(&store, d, "evaluate");
+    for page in super::report_pages::write_reports(&store, &datasets, latest, &args.out)? {
         eprintln!("wrote {}", page.display());
-        let esc = alsflow_evaluate::report::escape(d);
-        links.push_str(&format!(
-            "<li><a href=\"{esc}/index.html\">{esc}</a></li>\n"
-        ));
     }
-    let index = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>alsflow reports</title></head>\n\
-         <body><h1>alsflow reports</h1>\n<ul>\n{links}</ul></body></html>\n"
-    );
-    let top = args.out.join("index.html");
-    std::fs::write(&top, index).with_context(|| format!("cannot write {}", top.display()))?;
-    eprintln!("wrote {}", top.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -240,8 +256,13 @@ impl ViewArgs {
 #[derive(clap::Args, Debug)]
 pub struct RecommendArgs {
     /// The user's raw id (as in the source data).
-    #[arg(long, value_name = "RAW_ID", required_unless_present = "all")]
+    #[arg(long, value_name = "RAW_ID", required_unless_present_any = ["all", "history"])]
     pub user: Option<String>,
+    /// Fold in a history the model has not seen (FILE, or - for stdin): the user's
+    /// factors are solved against the latest model; with --user, on top of that
+    /// user's training history. JSON (`[{"item": ID, "value": V}]`) or lines `ITEM[,VALUE]`.
+    #[arg(long, value_name = "FILE|-", conflicts_with = "all")]
+    pub history: Option<String>,
     /// Recommendations for every user, written to `--out FILE.parquet`.
     #[arg(long, requires = "out", conflicts_with = "user")]
     pub all: bool,
@@ -255,6 +276,9 @@ pub struct RecommendArgs {
 
 /// Show a user's history and recommendations, or write everyone's to Parquet.
 pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
+    if let Some(history) = &args.history {
+        return super::history::recommend_history(cli, args, history);
+    }
     let store = open_store_read_only(cli)?;
     let dataset = pick_dataset(&store, "train", args.view.dataset.as_deref())?;
     let t = load_trained(&store, &dataset)?;
@@ -263,19 +287,25 @@ pub fn recommend(cli: &Cli, args: &RecommendArgs) -> anyhow::Result<ExitCode> {
             .out
             .as_ref()
             .ok_or_else(|| anyhow!("--all needs --out FILE.parquet"))?;
-        let bytes = alsflow_evaluate::recommend_all_parquet(
+        let started = std::time::Instant::now();
+        let progress = UserProgress::new("recommend --all", t.model.n_users as u64);
+        let rows = alsflow_evaluate::write_recommend_all(
             &t.model,
             &t.train,
             &t.users,
             &t.items,
             args.view.n,
-        )?;
-        write_file_atomically(out, &bytes)?;
+            out,
+            &|n| progress.inc(n as u64),
+        )
+        .with_context(|| format!("dataset '{dataset}'"))?;
+        progress.finish();
         eprintln!(
-            "wrote {} ({} users × {} recommendations)",
+            "wrote {} ({} users × up to {} recommendations: {rows} rows) in {:.1} s",
             out.display(),
             t.users.len(),
-            args.view.n
+            args.view.n,
+            started.elapsed().as_secs_f64()
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -310,4 +340,55 @@ pub fn similar(cli: &Cli, args: &SimilarArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("dataset '{dataset}'"))?;
     args.view.print(&sim)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress of a long command over users: a bar on a terminal, else a line on
+/// stderr every tenth of the work.
+struct UserProgress {
+    bar: Option<indicatif::ProgressBar>,
+    label: &'static str,
+    total: u64,
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl UserProgress {
+    fn new(label: &'static str, total: u64) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix} {bar:30} {pos}/{len} users [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(label);
+            bar
+        });
+        UserProgress {
+            bar,
+            label,
+            total,
+            done: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        let before = self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        let after = before + n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None => {
+                let tenth = |v: u64| v * 10 / self.total.max(1);
+                if tenth(after) > tenth(before) {
+                    eprintln!("{}: {after}/{} users", self.label, self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -3,7 +3,8 @@
 use crate::common::{load_config, open_store};
 use crate::Cli;
 use alsflow_runner::build::build_dag;
-use alsflow_runner::download::ensure_source;
+use alsflow_runner::download::http::HttpOptions;
+use alsflow_runner::download::{ensure_source, FetchContext};
 use alsflow_runner::engine::{Engine, NodeReport, NodeStatus, RunOptions};
 use alsflow_runner::registry;
 use anyhow::bail;
@@ -30,6 +31,30 @@ pub struct RunArgs {
     /// One JSON object per stage per dataset on stdout.
     #[arg(long)]
     pub json: bool,
+    /// A label kept on the run's record (`alsflow runs`, `alsflow diff NAME …`);
+    /// never part of a cache key.
+    #[arg(long, value_name = "NAME", value_parser = parse_run_name)]
+    pub name: Option<String>,
+}
+
+/// `--name`: a short one-line label that cannot be mistaken for a keyword of `diff`.
+fn parse_run_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.is_empty() {
+        return Err("a run name cannot be empty".into());
+    }
+    if name.chars().count() > 80 {
+        return Err(format!("'{name}' is longer than 80 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a run name must be one line of printable text".into());
+    }
+    if alsflow_runner::experiments::KEYWORDS.contains(&name) {
+        return Err(format!(
+            "'{name}' is a keyword of `alsflow diff` (it names a run by position); choose another name"
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// The `--json` line of one stage.
@@ -67,9 +92,22 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
         cfg.datasets.retain(|d| args.datasets.contains(&d.name));
     }
-    for d in &cfg.datasets {
-        for src in d.source.iter().chain(d.test_source.iter()) {
-            ensure_source(src, &cfg.data_home, &d.name)?;
+    // Missing data files are downloaded first (the sources learn the downloads' hashes,
+    // which lineage records).
+    let http = HttpOptions {
+        progress: !args.json && std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    let (home, lock_file) = (cfg.data_home.clone(), cfg.lock_file.clone());
+    for d in &mut cfg.datasets {
+        let ctx = FetchContext {
+            data_home: &home,
+            lock_file: lock_file.as_deref(),
+            dataset: &d.name,
+            http: http.clone(),
+        };
+        for src in d.source.iter_mut().chain(d.test_source.iter_mut()) {
+            ensure_source(src, &ctx)?;
         }
     }
     let dag = build_dag(&cfg)?;
@@ -107,6 +145,7 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             Some(targets)
         },
         progress: !args.json && std::io::stderr().is_terminal(),
+        name: args.name.clone(),
     };
     let mut engine = Engine::new(store, dag)?;
     let json = args.json;
@@ -122,6 +161,24 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             }
         }),
     );
+    let mut unrecorded: Vec<String> = Vec::new();
+    for recorded in engine.take_recorded() {
+        match recorded.result {
+            Ok(run) => tracing::info!(
+                "{}: recorded as run {}{}",
+                recorded.dataset,
+                run.id.short(),
+                run.name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            ),
+            Err(e) => unrecorded.push(format!(
+                "{}: cannot record the pipeline run: {e}",
+                recorded.dataset
+            )),
+        }
+    }
     let failed: Vec<String> = reports
         .iter()
         .filter_map(|r| match &r.status {
@@ -129,8 +186,17 @@ pub fn exec(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         })
         .collect();
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        bail!("{} stage(s) failed: {}", failed.len(), failed.join("; "));
+        problems.push(format!(
+            "{} stage(s) failed: {}",
+            failed.len(),
+            failed.join("; ")
+        ));
+    }
+    problems.extend(unrecorded);
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
     }
     if !json {
         let ran = reports

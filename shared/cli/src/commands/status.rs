@@ -12,7 +12,7 @@ pub struct StatusArgs {
     /// Override a config value (as `run --set`), to ask "what would rerun?".
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// A JSON array of {"stage","dataset","state","reasons"} on stdout.
+    /// A JSON array of {"stage","dataset","state","reasons","warnings"} on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -35,6 +35,9 @@ pub fn exec(cli: &Cli, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             format!("  ({})", s.reasons.join("; "))
         };
         println!("{:<12} {:<10} {:<7}{why}", s.dataset, s.stage, s.state);
+        for w in &s.warnings {
+            println!("{:<12} {:<10} warning: {w}", "", "");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,12 @@
-//! The [`StageContext`] a running stage sees: its dataset, progress bars that appear
-//! only for work that lasts, and memoisation scoped to the stage's code.
+//! The [`StageContext`] a running stage sees: its dataset, progress that appears only
+//! for work that lasts (a bar on a terminal, log lines otherwise), and memoisation
+//! scoped to the stage's code.
 
 use alsflow_core::{Progress, StageContext};
 use alsflow_store::Store;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The [`StageContext`] the engine gives a running stage.
 pub(super) struct EngineContext {
@@ -51,13 +53,116 @@ impl Progress for Bar {
     }
 }
 
+/// Work shorter than this shows no progress at all.
+const QUIET_FOR: Duration = Duration::from_secs(2);
+
+/// Progress as `tracing` log lines, for runs whose progress is not drawn as bars
+/// (stderr is not a terminal, or `--json`): nothing for the first [`QUIET_FOR`], then
+/// a line per unit when there are few units (ALS iterations), else at most one line
+/// every few seconds, and a last line when work that was logged finishes.
+struct LogLines {
+    /// `dataset/stage label`, the line's prefix.
+    prefix: String,
+    total: u64,
+    done: AtomicU64,
+    message: Mutex<String>,
+    started: Instant,
+    /// When the last line was written and how many units it showed (`None`: no line yet).
+    last_line: Mutex<Option<(Instant, u64)>>,
+    finished: AtomicBool,
+}
+
+impl LogLines {
+    /// Few units (iterations) get a line each; many (bytes, fits) one per interval.
+    fn interval(&self) -> Duration {
+        if self.total <= 100 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(5)
+        }
+    }
+
+    fn line(&self, now: Instant, done: u64) {
+        let secs = now.duration_since(self.started).as_secs_f64();
+        let percent = if self.total > 0 {
+            100.0 * done as f64 / self.total as f64
+        } else {
+            100.0
+        };
+        let eta = if done > 0 && done < self.total {
+            format!(
+                ", eta {:.0} s",
+                secs * (self.total - done) as f64 / done as f64
+            )
+        } else {
+            String::new()
+        };
+        let message = self.message.lock().map(|m| m.clone()).unwrap_or_default();
+        tracing::info!(
+            "{}: {done}/{} ({percent:.0}%) after {secs:.1} s{eta}{}{message}",
+            self.prefix,
+            self.total,
+            if message.is_empty() { "" } else { ": " },
+        );
+    }
+
+    fn maybe_line(&self) {
+        let now = Instant::now();
+        if now.duration_since(self.started) < QUIET_FOR {
+            return;
+        }
+        let Ok(mut last) = self.last_line.lock() else {
+            return;
+        };
+        if last.is_some_and(|(t, _)| now.duration_since(t) < self.interval()) {
+            return;
+        }
+        let done = self.done.load(Ordering::Relaxed);
+        *last = Some((now, done));
+        drop(last);
+        self.line(now, done);
+    }
+}
+
+impl Progress for LogLines {
+    fn inc(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+        self.maybe_line();
+    }
+    fn set_message(&self, msg: String) {
+        if let Ok(mut m) = self.message.lock() {
+            *m = msg;
+        }
+    }
+    fn finish(&self) {
+        let done = self.done.load(Ordering::Relaxed);
+        // Only work that was logged gets a closing line, and only if it says more.
+        let logged = self
+            .last_line
+            .lock()
+            .map(|l| l.is_some_and(|(_, shown)| shown != done))
+            .unwrap_or(false);
+        if !self.finished.swap(true, Ordering::Relaxed) && logged {
+            self.line(Instant::now(), done);
+        }
+    }
+}
+
 impl StageContext for EngineContext {
     fn dataset(&self) -> &str {
         &self.dataset
     }
     fn progress(&self, label: &str, total: u64) -> Box<dyn Progress> {
         let Some(mp) = &self.progress else {
-            return Box::new(alsflow_core::stage::NoProgress);
+            return Box::new(LogLines {
+                prefix: format!("{}/{} {label}", self.dataset, self.stage),
+                total,
+                done: AtomicU64::new(0),
+                message: Mutex::new(String::new()),
+                started: Instant::now(),
+                last_line: Mutex::new(None),
+                finished: AtomicBool::new(false),
+            });
         };
         // Hidden until `Bar::maybe_show` adds it to the multi-bar after a second.
         let bar = indicatif::ProgressBar::hidden();

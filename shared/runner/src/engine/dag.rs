@@ -17,8 +17,8 @@ pub enum InputSource {
     Raw {
         /// The file.
         path: PathBuf,
-        /// Its download URL, recorded for lineage.
-        url: Option<String>,
+        /// Where it was downloaded from (URL, archive hash, member), for lineage.
+        origin: alsflow_store::SourceOrigin,
         /// Its expected sha256, checked by the store.
         sha256: Option<String>,
     },

@@ -6,6 +6,7 @@ use super::context::EngineContext;
 use super::dag::{Dag, InputSource, Node};
 use super::key::stage_key;
 use super::{now_ms, NodeReport, NodeStatus, ReportFn, RunOptions, TOOL_VERSION};
+use alsflow_core::stage::WARNING_PREFIX;
 use alsflow_core::{ArtifactId, InputArtifact, StageError, StageInputs, StageOutputs};
 use alsflow_store::{RunRecord, StageKey, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -184,6 +185,7 @@ impl BranchRunner {
                 report.outputs = rec.outputs;
                 report.summary = rec.summary;
                 tracing::info!("{}/{}: cached ({})", n.dataset, n.stage, key.short());
+                log_warnings(n, &report.summary);
                 return Ok(NodeStatus::Cached);
             }
         }
@@ -203,14 +205,21 @@ impl BranchRunner {
         let (out, summary) = self.store_outputs(n, key, ids, outputs, started_ms)?;
         report.outputs = out;
         report.summary = summary;
+        let lines: Vec<&str> = report
+            .summary
+            .iter()
+            .filter(|l| !l.starts_with(WARNING_PREFIX))
+            .map(String::as_str)
+            .collect();
         tracing::info!(
             "{}/{}: ran in {:.2} s{}{}",
             n.dataset,
             n.stage,
             t0.elapsed().as_secs_f64(),
-            if report.summary.is_empty() { "" } else { ": " },
-            report.summary.join("; ")
+            if lines.is_empty() { "" } else { ": " },
+            lines.join("; ")
         );
+        log_warnings(n, &report.summary);
         Ok(NodeStatus::Ran)
     }
 
@@ -225,10 +234,14 @@ impl BranchRunner {
         let mut ids = BTreeMap::new();
         for (name, src) in &n.inputs {
             match src {
-                InputSource::Raw { path, url, sha256 } => {
+                InputSource::Raw {
+                    path,
+                    origin,
+                    sha256,
+                } => {
                     let id = self
                         .store
-                        .put_source_file(path, url.as_deref(), sha256.as_deref())
+                        .put_source_file(path, Some(origin), sha256.as_deref())
                         .map_err(|e| ExecError::Source {
                             name: name.clone(),
                             error: Box::new(e),
@@ -285,7 +298,7 @@ impl BranchRunner {
         let mut inputs = StageInputs::new();
         for (name, src) in &n.inputs {
             let id = ids[name];
-            let e = match self.store.read(&id) {
+            let e = match self.store.read_shared(&id) {
                 Ok(bytes) => {
                     let (label, format) = match src {
                         InputSource::Raw { path, .. } => {
@@ -311,7 +324,7 @@ impl BranchRunner {
                             id,
                             label,
                             format,
-                            bytes: Arc::from(bytes),
+                            bytes,
                         },
                     );
                     continue;
@@ -351,7 +364,11 @@ impl BranchRunner {
                         ))));
                     }
                 }
-                InputSource::Raw { path, url, sha256 } => {
+                InputSource::Raw {
+                    path,
+                    origin,
+                    sha256,
+                } => {
                     tracing::error!(
                         "{}/{}: stored copy {} of source {} is corrupt; re-reading the file",
                         n.dataset,
@@ -360,7 +377,7 @@ impl BranchRunner {
                         path.display()
                     );
                     self.store
-                        .put_source_file(path, url.as_deref(), sha256.as_deref())
+                        .put_source_file(path, Some(origin), sha256.as_deref())
                         .map_err(|e| ExecError::Source {
                             name: name.clone(),
                             error: Box::new(e),
@@ -377,7 +394,7 @@ impl BranchRunner {
         let ctx = EngineContext {
             store: self.store.clone(),
             dataset: n.dataset.clone(),
-            scope: format!("{}:{}:{}", n.stage, n.fingerprint, n.dataset),
+            scope: super::memo_scope(&n.stage, &n.fingerprint, &n.dataset),
             progress: self.progress.clone(),
             stage: n.stage.clone(),
         };
@@ -449,4 +466,14 @@ impl BranchRunner {
 
 fn push(done: &Mutex<Vec<(usize, NodeReport)>>, at: usize, r: NodeReport) {
     done.lock().unwrap_or_else(|e| e.into_inner()).push((at, r));
+}
+
+/// Log a run's warning lines (see `StageOutputs::warn`) at WARN level, on every run,
+/// cached or not, so the caveat is not lost once the stage is cached.
+fn log_warnings(n: &Node, summary: &[String]) {
+    for line in summary {
+        if let Some(w) = line.strip_prefix(WARNING_PREFIX) {
+            tracing::warn!("{}/{}: {w}", n.dataset, n.stage);
+        }
+    }
 }

@@ -19,10 +19,12 @@ mod context;
 pub mod dag;
 mod execute;
 pub mod key;
+mod record;
 
 pub use dag::{Dag, DagError, InputSource, Node, RunFn};
 pub use execute::ExecError;
 pub use key::stage_key;
+pub use record::{memo_scope, RecordedRun};
 
 use alsflow_core::ArtifactId;
 use alsflow_store::{StageKey, Store};
@@ -85,6 +87,9 @@ pub struct RunOptions {
     pub force: BTreeSet<usize>,
     /// Show progress bars (a terminal and not `--json`).
     pub progress: bool,
+    /// A human label for the pipeline runs this run records (`alsflow run --name`);
+    /// never part of a cache key.
+    pub name: Option<String>,
 }
 
 /// Called with each node's report as soon as it is known.
@@ -113,6 +118,8 @@ pub struct Engine {
     store: Arc<Store>,
     dag: Arc<Dag>,
     progress: Option<indicatif::MultiProgress>,
+    /// The pipeline runs recorded by the last [`Engine::run`], one per dataset.
+    recorded: Arc<Mutex<Vec<RecordedRun>>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -138,7 +145,14 @@ impl Engine {
             store,
             dag: Arc::new(dag),
             progress: None,
+            recorded: Arc::default(),
         })
+    }
+
+    /// The pipeline runs the last [`Engine::run`] recorded (or failed to record), one
+    /// per dataset that had selected stages, in the order the branches finished.
+    pub fn take_recorded(&self) -> Vec<RecordedRun> {
+        std::mem::take(&mut *self.recorded.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The DAG.
@@ -147,8 +161,11 @@ impl Engine {
     }
 
     /// Run the DAG; returns every selected node's report, in DAG order. A branch that
-    /// panics outside a stage body reports its unfinished nodes as failed.
+    /// panics outside a stage body reports its unfinished nodes as failed. Each
+    /// branch, once finished, records its pipeline run ([`Engine::take_recorded`]).
     pub fn run(&mut self, opts: &RunOptions, on_report: ReportFn) -> Vec<NodeReport> {
+        let started_ms = now_ms();
+        self.take_recorded();
         let selected = match &opts.targets {
             Some(t) => self.dag.upstream_closure(t),
             None => (0..self.dag.nodes.len()).collect(),
@@ -163,12 +180,13 @@ impl Engine {
         });
         let done: Arc<Mutex<Vec<(usize, NodeReport)>>> = Arc::default();
         let branch = {
-            let (runner, done, selected, opts, on_report) = (
+            let (runner, done, selected, opts, on_report, recorded) = (
                 runner.clone(),
                 done.clone(),
                 selected.clone(),
                 opts.clone(),
                 on_report.clone(),
+                self.recorded.clone(),
             );
             move |ds: String| {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -178,6 +196,29 @@ impl Engine {
                     let msg = execute::panic_message(p.as_ref());
                     tracing::error!("{ds}: the pipeline branch panicked: {msg}");
                     fail_unfinished(&runner.dag, &ds, &selected, &done, &on_report, &msg);
+                }
+                let run = {
+                    let done = done.lock().unwrap_or_else(|e| e.into_inner());
+                    let mine: Vec<(usize, NodeReport)> = done
+                        .iter()
+                        .filter(|(_, r)| r.dataset == ds)
+                        .cloned()
+                        .collect();
+                    record::pipeline_run(
+                        &runner.dag,
+                        &ds,
+                        &selected,
+                        &mine,
+                        started_ms,
+                        opts.name.as_deref(),
+                    )
+                };
+                if let Some(run) = run {
+                    let outcome = record::record(&runner.store, run);
+                    recorded
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(outcome);
                 }
             }
         };
@@ -221,6 +262,20 @@ impl Engine {
                 &on_report,
                 "the branch did not finish",
             );
+        }
+        // The branches recorded their pipeline runs; one publication shows them all.
+        if let Err(e) = self.store.publish() {
+            tracing::error!("cannot publish the recorded pipeline runs: {e}");
+            let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            for r in recorded.iter_mut() {
+                if r.result.is_ok() {
+                    r.result = Err(alsflow_store::StoreError::Database {
+                        action: "publish the recorded pipeline runs".into(),
+                        path: self.store.root().to_path_buf(),
+                        message: e.to_string(),
+                    });
+                }
+            }
         }
         let done = std::mem::take(&mut *done.lock().unwrap_or_else(|e| e.into_inner()));
         // One report per node: a producer rerun to repair an input replaces its first.

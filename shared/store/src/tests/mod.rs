@@ -12,6 +12,7 @@ mod crash;
 mod locking;
 mod maintenance;
 mod objects;
+mod pipeline_runs;
 mod readers;
 mod sources;
 
@@ -176,7 +177,44 @@ fn child_process_role() {
                     &[("train", d)],
                 ))
                 .unwrap();
-            store.gc(false).unwrap();
+            // An older experiment whose split output only it needs, then one pipeline
+            // run per experiment, so gc --keep-last 1 deletes a run and its object.
+            let old = store
+                .put(b"older train split", Format::Parquet, "split.train")
+                .unwrap();
+            let old_split = run_record("split", "0", &[("interactions", b)], &[("train", old)]);
+            store.record_run(&old_split).unwrap();
+            for (started, split_salt) in [(1u64, "0"), (2, "1")] {
+                let split_key = StageKey::of(format!("split/{split_salt}").as_bytes());
+                let keys = [StageKey::of(b"preprocess/1"), split_key];
+                store
+                    .record_pipeline_run(&crate::PipelineRun {
+                        id: crate::PipelineRunId::of(&started.to_le_bytes()),
+                        dataset: "ml".into(),
+                        name: None,
+                        started_ms: started,
+                        ended_ms: started,
+                        tool_version: "0.1.0".into(),
+                        stages: keys
+                            .iter()
+                            .map(|k| crate::StageUse {
+                                stage: "split".into(),
+                                outcome: crate::StageOutcome::Ran,
+                                key: Some(*k),
+                                params_json: "{}".into(),
+                                error: None,
+                            })
+                            .collect(),
+                    })
+                    .unwrap();
+                store.publish().unwrap();
+            }
+            store
+                .gc_with(&GcOptions {
+                    keep_last: Some(1),
+                    ..GcOptions::default()
+                })
+                .unwrap();
             flip_first_byte(&store.object_path(&d));
             store.verify().unwrap();
             fs::write(root.join("child-done"), b"").unwrap();

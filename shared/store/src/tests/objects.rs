@@ -282,3 +282,40 @@ fn concurrent_puts_from_threads_all_land() {
     assert_eq!(store.artifacts().unwrap().len(), 10);
     assert!(store.verify().unwrap().is_clean());
 }
+
+#[test]
+fn read_shared_maps_large_objects_verified_and_reads_small_ones_to_the_heap() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let small = store.put(b"small", Format::Raw, "source").unwrap();
+    let bytes = store.read_shared(&small).unwrap();
+    assert!(!bytes.is_mapped());
+    assert_eq!(&bytes[..], b"small");
+
+    let big: Vec<u8> = (0..3 * MAP_AT_LEAST as usize + 123)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let id = store.put(&big, Format::Raw, "source").unwrap();
+    let bytes = store.read_shared(&id).unwrap();
+    assert!(bytes.is_mapped());
+    assert_eq!(&bytes[..], &big[..]);
+    // Released pages come back with the same content when touched again.
+    bytes.release(MAP_AT_LEAST as usize..bytes.len());
+    assert_eq!(&bytes[..], &big[..]);
+    // A `Bytes` view keeps the map alive after the handle is gone.
+    let view = bytes.bytes();
+    drop(bytes);
+    assert_eq!(&view[..], &big[..]);
+    drop(view);
+
+    flip_first_byte(&store.object_path(&id));
+    assert!(
+        matches!(store.read_shared(&id), Err(StoreError::Corrupt { .. })),
+        "a damaged mapped object is refused"
+    );
+    fs::remove_file(store.object_path(&small)).unwrap();
+    assert!(matches!(
+        store.read_shared(&small),
+        Err(StoreError::Missing { .. })
+    ));
+}

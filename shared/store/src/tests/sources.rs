@@ -14,7 +14,15 @@ fn source_files_are_streamed_in_with_their_origin_and_checksum() {
     let sha_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     let id = store
-        .put_source_file(&data, Some("https://example.org/abc.txt"), Some(sha_abc))
+        .put_source_file(
+            &data,
+            Some(&SourceOrigin {
+                url: Some("https://example.org/abc.zip".into()),
+                archive_sha256: Some("ab".repeat(32)),
+                member: Some("d/abc.txt".into()),
+            }),
+            Some(sha_abc),
+        )
         .unwrap();
     assert_eq!(id, ArtifactId::of(b"abc"));
     assert_eq!(store.read(&id).unwrap(), b"abc");
@@ -29,8 +37,10 @@ fn source_files_are_streamed_in_with_their_origin_and_checksum() {
             path: data.display().to_string(),
             size: 3,
             blake3: id.to_hex(),
-            url: Some("https://example.org/abc.txt".into()),
+            url: Some("https://example.org/abc.zip".into()),
             sha256: Some(sha_abc.into()),
+            archive_sha256: Some("ab".repeat(32)),
+            member: Some("d/abc.txt".into()),
         })
     );
 
@@ -177,4 +187,85 @@ fn a_real_ratings_file_imports_with_its_blake3_and_reads_back() {
     assert_eq!(store.read(&id).unwrap(), bytes);
     // The shared data is old and read-only: the stat stamp is trusted on re-import.
     assert_eq!(store.known_source_id(&path).unwrap(), Some(id));
+}
+
+/// A layout-2 store (source records without archive hash and member, a format-1 view)
+/// is upgraded when a writer opens it; until then readers are told how to upgrade.
+#[test]
+fn a_layout_2_store_is_upgraded_in_place_and_keeps_its_sources() {
+    #[derive(serde::Serialize)]
+    struct SourceInfoV2<'a> {
+        path: &'a str,
+        size: u64,
+        blake3: String,
+        url: Option<&'a str>,
+        sha256: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct ArtifactRecordV2<'a> {
+        id: ArtifactId,
+        format: Format,
+        kind: &'a str,
+        size: u64,
+        producer: Option<StageKey>,
+        source: Option<SourceInfoV2<'a>>,
+    }
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("abc.txt");
+    fs::write(&data, b"abc").unwrap();
+    let (src, produced) = {
+        let store = open(&dir);
+        let src = store.put_source_file(&data, None, None).unwrap();
+        let produced = store.put(b"table", Format::Parquet, "split.train").unwrap();
+        let db = db_of(&store);
+        let old = ArtifactRecordV2 {
+            id: src,
+            format: Format::Raw,
+            kind: "source",
+            size: 3,
+            producer: None,
+            source: Some(SourceInfoV2 {
+                path: "abc.txt",
+                size: 3,
+                blake3: src.to_hex(),
+                url: Some("https://example.org/abc.txt"),
+                sha256: None,
+            }),
+        };
+        let bytes = alsflow_core::codec::encode("artifact", &old).unwrap();
+        db.artifacts.insert(src.0, bytes).unwrap();
+        db.meta
+            .insert(b"layout_version", &2u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        (src, produced)
+    };
+    // The view a layout-2 writer published has format 1.
+    let view = dir.path().join("view.bin");
+    let mut bytes = fs::read(&view).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    fs::write(&view, bytes).unwrap();
+    let err = Store::open_read_only(dir.path(), SHORT)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("older alsflow") && err.contains("alsflow run"),
+        "{err}"
+    );
+
+    let store = open(&dir);
+    let rec = store.artifact(&src).unwrap().unwrap();
+    let info = rec.source.unwrap();
+    assert_eq!(info.url.as_deref(), Some("https://example.org/abc.txt"));
+    assert_eq!((info.archive_sha256, info.member), (None, None));
+    assert!(store.artifact(&produced).unwrap().is_some());
+    let version = db_of(&store).meta.get(b"layout_version").unwrap().unwrap();
+    assert_eq!(version.as_ref(), &3u32.to_le_bytes());
+    drop(store);
+    let reader = Store::open_read_only(dir.path(), SHORT).unwrap();
+    assert_eq!(
+        reader.artifacts().unwrap().len(),
+        2,
+        "the republished view reads"
+    );
 }

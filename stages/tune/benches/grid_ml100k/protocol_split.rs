@@ -9,7 +9,7 @@ use alsflow_core::stage::LocalContext;
 use alsflow_core::table::Interactions;
 use alsflow_core::{ArtifactId, StageError};
 use alsflow_metrics::{evaluate_factors, EvalSet, Metrics, UserItems};
-use alsflow_tune::{run_grid, Params};
+use alsflow_tune::{run_search, Params};
 use std::path::Path;
 use std::time::Instant;
 
@@ -122,7 +122,7 @@ pub fn run_split(
     }
     let ctx = LocalContext::new("bench");
     let id = ArtifactId::of(&folds.to_parquet()?);
-    let outcome = run_grid(&params, &folds, "folds", id, &ctx)?;
+    let outcome = run_search(&params, &folds, "folds", id, &ctx)?;
     let tune_seconds = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
