@@ -16,7 +16,7 @@ ifeq ($(origin ALSFLOW_DATA), undefined)
 endif
 export ALSFLOW_DATA
 
-.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve bench-eval bench-scale report report-check clean-store
+.PHONY: help build pipeline test lint bench bench-compare bench-grid-compare bench-search bench-serve bench-eval bench-scale bench-spark spark-env report report-check clean-store
 
 help:
 	@echo "make pipeline       full reproducible run of pipeline.toml (falls back to pipelines/synthetic.toml offline)"
@@ -31,6 +31,8 @@ help:
 	@echo "make bench-scale    the whole pipeline on ML-20M- and MSD-shaped files (generated when absent): stage times, peak RSS"
 	@echo "make report         write the HTML report of the latest run to ./report"
 	@echo "make report-check   render the report in headless Chromium and check its images load"
+	@echo "make spark-env      a virtualenv with the pinned PySpark in spark/.venv (the Spark backend's tests use it)"
+	@echo "make bench-spark    the Spark backend on the ml-100k protocol split: local and a loopback cluster, checked with protocol.py"
 
 build:
 	$(CARGO) build --release -p alsflow
@@ -84,3 +86,12 @@ report: build
 
 report-check: report
 	bash benches/report_check.sh report
+
+# The Spark backend (`backend = "spark"`): PySpark from PyPI, pinned in
+# spark/requirements.txt, in spark/.venv. `make test` runs the Spark tests when it is
+# there (and Java is), else they skip with a message.
+spark-env:
+	bash spark/env.sh
+
+bench-spark: build spark-env
+	bash benches/spark_ml100k.sh

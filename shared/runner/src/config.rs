@@ -12,6 +12,10 @@ use toml::{Table, Value};
 
 pub use crate::sources::{SourceSpec, SOURCE_KEYS};
 
+/// The top-level section that configures the Spark backend (`[spark]`, overridable
+/// per dataset with `[dataset.spark]`); not a stage, so not in the registry.
+pub const SPARK_SECTION: &str = "spark";
+
 /// `train.threads` may ask for at most this many threads per core: more only adds
 /// contention, and a typo (`threads = 2000`) would otherwise spawn them all.
 pub const MAX_THREADS_PER_CORE: usize = 4;
@@ -55,6 +59,8 @@ pub struct DatasetConfig {
     pub tune: alsflow_tune::Params,
     /// Effective evaluate params.
     pub evaluate: alsflow_evaluate::Params,
+    /// Effective `[spark]` settings (used by stages whose backend is `spark`).
+    pub spark: alsflow_spark::SparkSettings,
 }
 
 /// A loaded, validated pipeline.
@@ -131,9 +137,11 @@ impl PipelineConfig {
         }
         let err = |m: String| ConfigError::Invalid(format!("{fname}: {m}"));
         for key in root.keys() {
-            if key != "dataset" && crate::registry::find(key).is_none() {
-                let sections: Vec<String> =
-                    crate::registry::names().map(|s| format!("[{s}]")).collect();
+            if key != "dataset" && !is_section(key) {
+                let sections: Vec<String> = crate::registry::names()
+                    .chain([SPARK_SECTION])
+                    .map(|s| format!("[{s}]"))
+                    .collect();
                 return Err(err(format!(
                     "unknown key '{key}' (expected [[dataset]], {})",
                     sections.join(", ")
@@ -148,6 +156,7 @@ impl PipelineConfig {
             }
         };
         let globals: Vec<(&str, Table)> = crate::registry::names()
+            .chain([SPARK_SECTION])
             .map(|s| section(s).map(|t| (s, t)))
             .collect::<Result<_, _>>()?;
         let global = |name: &str| -> Table {
@@ -211,7 +220,7 @@ impl PipelineConfig {
                 if k == "name" || SOURCE_KEYS.contains(&k.as_str()) {
                     continue;
                 }
-                if crate::registry::find(k).is_some() {
+                if is_section(k) {
                     match v {
                         Value::Table(t) => overrides_of.push((k.clone(), t.clone())),
                         _ => return Err(derr(format!("'{k}' must be a table ([dataset.{k}])"))),
@@ -244,11 +253,11 @@ impl PipelineConfig {
             let split: alsflow_split::Params = typed(effective("split"), "split.", &derr)?;
             let train: TrainParams = typed(effective("train"), "train.", &derr)?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if train.threads > MAX_THREADS_PER_CORE * cores {
+            if train.als.threads > MAX_THREADS_PER_CORE * cores {
                 return Err(derr(format!(
                     "train.threads = {}: more than {MAX_THREADS_PER_CORE} × the {cores} cores of \
                      this machine (0 = all cores)",
-                    train.threads
+                    train.als.threads
                 )));
             }
             let mut tune_t = effective("tune");
@@ -269,6 +278,11 @@ impl PipelineConfig {
             let tune_enabled = tune.enabled;
             let evaluate: alsflow_evaluate::Params =
                 typed(effective("evaluate"), "evaluate.", &derr)?;
+            let spark: alsflow_spark::SparkSettings =
+                typed(effective(SPARK_SECTION), "spark.", &derr)?;
+            spark
+                .validate()
+                .map_err(|(key, message)| derr(format!("{key}: {message}")))?;
             out.push(DatasetConfig {
                 name: name.clone(),
                 source,
@@ -279,6 +293,7 @@ impl PipelineConfig {
                 tune_enabled,
                 tune,
                 evaluate,
+                spark,
             });
         }
         Ok(PipelineConfig {
@@ -303,6 +318,11 @@ impl PipelineConfig {
                 ))
             })
     }
+}
+
+/// Whether `key` names a section (a stage's, or `[spark]`), globally or in a dataset.
+fn is_section(key: &str) -> bool {
+    key == SPARK_SECTION || crate::registry::find(key).is_some()
 }
 
 /// Deserialise a merged section into `T`, naming the offending key on error.
@@ -370,12 +390,28 @@ fn parse_value(raw: &str) -> Value {
     }
 }
 
+/// The segments of a dotted key; a segment in double quotes may contain dots, as in
+/// TOML (`spark.conf."spark.executor.memory"`).
+fn dotted_key(key: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quoted = false;
+    for c in key.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(String::new()),
+            c => parts.last_mut().expect("one part at least").push(c),
+        }
+    }
+    parts
+}
+
 /// Apply one `KEY=VALUE` override (`train.alpha=60`, `dataset.movielens.feedback=count`).
 pub fn apply_override(root: &mut Table, spec: &str) -> Result<(), String> {
     let (key, raw) = spec
         .split_once('=')
         .ok_or_else(|| "expected KEY=VALUE (e.g. train.alpha=60)".to_string())?;
-    let parts: Vec<&str> = key.trim().split('.').collect();
+    let parts = dotted_key(key.trim());
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     if parts.iter().any(|p| p.is_empty()) || parts.len() < 2 {
         return Err(format!(
             "bad key '{key}': expected a dotted path like train.alpha"
@@ -462,10 +498,10 @@ enabled = false
     #[test]
     fn dataset_tables_override_global_sections_and_paths_resolve_against_the_data_home() {
         let c = parse(BASE, &[]).expect("valid");
-        assert_eq!(c.datasets[0].train.alpha, 40.0);
-        assert_eq!(c.datasets[1].train.alpha, 5.0);
+        assert_eq!(c.datasets[0].train.als.alpha, 40.0);
+        assert_eq!(c.datasets[1].train.als.alpha, 5.0);
         assert_eq!(
-            c.datasets[1].train.rank, 8,
+            c.datasets[1].train.als.rank, 8,
             "other [train] keys still apply"
         );
         assert_eq!(
@@ -490,12 +526,12 @@ enabled = false
             ],
         )
         .expect("valid");
-        assert_eq!(c.datasets[0].train.alpha, 60.0);
+        assert_eq!(c.datasets[0].train.als.alpha, 60.0);
         assert_eq!(
-            c.datasets[1].train.alpha, 5.0,
+            c.datasets[1].train.als.alpha, 5.0,
             "the dataset's own table still wins"
         );
-        assert_eq!(c.datasets[1].train.rank, 3);
+        assert_eq!(c.datasets[1].train.als.rank, 3);
         assert!(c.datasets[0].tune_enabled);
         let c = parse(BASE, &["dataset.a.feedback=binary"]).expect("valid");
         let json = serde_json::to_string(&c.datasets[0].preprocess).expect("json");
@@ -503,6 +539,11 @@ enabled = false
         assert!(err(BASE, &["train.alpha=\"x\""]).contains("train.alpha"));
         assert!(err(BASE, &["dataset.zz.feedback=count"]).contains("no dataset named \"zz\""));
         assert!(err(BASE, &["alpha"]).contains("KEY=VALUE"));
+        let c = parse(BASE, &["spark.conf.\"spark.executor.memory\"=8g"]).expect("valid");
+        assert_eq!(
+            c.datasets[0].spark.conf["spark.executor.memory"].to_string(),
+            "8g"
+        );
     }
 
     #[test]

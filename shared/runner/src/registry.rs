@@ -14,6 +14,7 @@
 use crate::config::DatasetConfig;
 use crate::engine::RunFn;
 use alsflow_core::{ArtifactName, InputSpec, Stage, StageContext, StageInputs};
+use alsflow_spark::Backend;
 use std::sync::Arc;
 
 /// Code fingerprints of the stage crates (see `build.rs`).
@@ -102,6 +103,13 @@ pub fn configured<S: Stage + 'static>(params: S::Params) -> Result<Configured, B
     Ok(Configured { params_json, run })
 }
 
+/// A Spark-backed stage's binding to the dataset's `[spark]` settings, with Spark's
+/// version asked of Spark (once per process); `None` for native stages, which never
+/// start Spark.
+fn spark_binding(backend: Backend, d: &DatasetConfig) -> Option<alsflow_spark::SparkRun> {
+    (backend == Backend::Spark).then(|| alsflow_spark::SparkRun::resolve(&d.spark))
+}
+
 /// Every stage, in pipeline order.
 pub static STAGES: [StageEntry; 5] = [
     entry::<alsflow_preprocess::Preprocess>("alsflow-preprocess", |d| {
@@ -116,11 +124,14 @@ pub static STAGES: [StageEntry; 5] = [
         }
         // Grid points are merged over the dataset's [train] params.
         let mut params = d.tune.clone();
-        params.base = d.train.clone();
+        params.base = d.train.als.clone();
+        params.spark = spark_binding(params.backend, d);
         configured::<alsflow_tune::Tune>(params).map(Some)
     }),
     entry::<alsflow_train::Train>("alsflow-train", |d| {
-        configured::<alsflow_train::Train>(d.train.clone()).map(Some)
+        let mut params = d.train.clone();
+        params.spark = spark_binding(params.backend, d);
+        configured::<alsflow_train::Train>(params).map(Some)
     }),
     entry::<alsflow_evaluate::Evaluate>("alsflow-evaluate", |d| {
         configured::<alsflow_evaluate::Evaluate>(d.evaluate.clone()).map(Some)

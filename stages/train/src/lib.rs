@@ -2,11 +2,20 @@
 //!
 //! Inputs: `split.train` (interactions), `preprocess.users` / `preprocess.items` (id
 //! maps) and, when the pipeline tunes, `tune.best_params` (an [`AlsParams`] encoded
-//! with the workspace codec) which then replaces this stage's own `[train]` params.
+//! with the workspace codec) which then replaces this stage's own `[train]` ALS params.
+//!
+//! Backends (`[train] backend`, [`Params`]): `native` fits with alsflow's kernels in
+//! process; `spark` hands `split.train` to Spark MLlib's ALS in one Spark application
+//! and reads its factors back (`spark.rs`, `alsflow_spark`). Both give the same outputs.
 //!
 //! Outputs: `model` (an [`AlsModel`] via the codec), and `user_factors` /
 //! `item_factors` Parquet tables with columns `idx` u32, `raw_id` utf8 and `factors`
 //! FixedSizeList<f32, rank> (readable by pandas, polars and Spark).
+
+mod params;
+mod spark;
+
+pub use params::{Params, KEYS};
 
 use alsflow_als::{AlsError, AlsModel, AlsParams, InteractionMatrix};
 use alsflow_core::catalog::{preprocess, split, train, tune};
@@ -15,6 +24,7 @@ use alsflow_core::{
     ArtifactName, InputSpec, Stage, StageContext, StageError, StageInputs, StageOutputs,
 };
 use alsflow_formats::factors::write_factors;
+use alsflow_spark::Backend;
 use std::time::Instant;
 
 /// The `train` stage.
@@ -37,6 +47,16 @@ fn stage_error(e: AlsError, input: &str) -> StageError {
     }
 }
 
+/// The ALS params as the key and the stored model see them: threads and the loss
+/// trace change how a model is computed and logged, not its factors.
+fn normalised(p: &AlsParams) -> AlsParams {
+    AlsParams {
+        threads: 0,
+        compute_loss: false,
+        ..p.clone()
+    }
+}
+
 impl Stage for Train {
     const NAME: &'static str = "train";
     const INPUTS: &'static [InputSpec] = &[
@@ -46,20 +66,23 @@ impl Stage for Train {
         InputSpec::uses_if_present(tune::BEST_PARAMS),
     ];
     const OUTPUTS: &'static [ArtifactName] = train::ALL;
-    type Params = AlsParams;
+    type Params = Params;
 
-    /// Threads and the loss trace change how a model is computed and logged, not its
-    /// factors: they stay out of the key (and out of the stored model's params).
-    fn key_params(params: &AlsParams) -> AlsParams {
-        AlsParams {
-            threads: 0,
-            compute_loss: false,
-            ..params.clone()
+    /// Threads and the loss trace stay out of the key (and out of the stored model's
+    /// params); the backend and, on Spark, what can change Spark's results stay in.
+    fn key_params(params: &Params) -> Params {
+        Params {
+            als: normalised(&params.als),
+            backend: params.backend,
+            spark: match params.backend {
+                Backend::Spark => params.spark.clone(),
+                Backend::Native => None,
+            },
         }
     }
 
     fn run(
-        params: &AlsParams,
+        params: &Params,
         inputs: &StageInputs,
         ctx: &dyn StageContext,
     ) -> Result<StageOutputs, StageError> {
@@ -89,41 +112,32 @@ impl Stage for Train {
             // The tuned params, run with this stage's thread count and loss setting.
             Some(best) => (
                 AlsParams {
-                    threads: params.threads,
-                    compute_loss: params.compute_loss,
+                    threads: params.als.threads,
+                    compute_loss: params.als.compute_loss,
                     ..best
                 },
                 tune::BEST_PARAMS.qualified,
             ),
-            None => (params.clone(), "[train]"),
+            None => (params.als.clone(), "[train]"),
         };
-        let matrix = InteractionMatrix::from_interactions(&table)
-            .map_err(|e| stage_error(e, &train_in.label))?;
-        // The matrix holds the rows now: at a million users the table is half a GB.
-        drop(table);
-        let progress = ctx.progress("iteration", p.max_iter as u64);
+        // The shape, for the summary: the native fit drops the table once the matrix
+        // holds its rows.
+        let shape = (table.n_users as usize, table.n_items as usize, table.len());
         let start = Instant::now();
-        let mut last = start;
-        let mut model: AlsModel = alsflow_als::fit_observing(&matrix, &p, &mut |iter, loss| {
-            let took = last.elapsed().as_secs_f64();
-            last = Instant::now();
-            progress.set_message(match loss {
-                Some(l) => format!("iteration {iter} took {took:.2} s, loss {l:.6e}"),
-                None => format!("iteration {iter} took {took:.2} s"),
-            });
-            progress.inc(1);
-        })
-        .map_err(|e| stage_error(e, &train_in.label))?;
-        progress.finish();
+        let (model, mut notes) = match params.backend {
+            Backend::Native => fit_native(&p, table, &train_in.label, ctx)?,
+            Backend::Spark => spark::fit(
+                params.spark.as_ref(),
+                &p,
+                origin,
+                train_in,
+                (shape.0, shape.1),
+                ctx,
+            )
+            .map(|(model, lines)| (model, Notes::from(lines)))?,
+        };
         let secs = start.elapsed().as_secs_f64();
-        let shape = (matrix.n_users(), matrix.n_items(), matrix.nnz());
-        drop(matrix);
-        // The thread count and the loss trace are how the model was computed and logged,
-        // not part of it: factors are bit-identical for any value, so the stored model
-        // holds the key's params and no trace, and its artifact id depends on neither.
-        model.params = Self::key_params(&model.params);
-        let final_loss = model.loss.last().copied();
-        model.loss.clear();
+        let final_loss = notes.final_loss.take();
 
         let mut out = StageOutputs::new();
         out.put(
@@ -147,20 +161,79 @@ impl Stage for Train {
             shape.0, shape.1, shape.2, model.rank
         ));
         out.note(format!(
-            "params from {origin}: solver {:?}, max_iter {}, reg_param {}, alpha {}, {:?} confidence, {:?} λ, nonnegative {}",
-            p.solver, p.max_iter, p.reg_param, p.alpha, p.confidence, p.reg_scaling, p.nonnegative
+            "params from {origin}: backend {:?}, solver {:?}, max_iter {}, reg_param {}, alpha {}, {:?} confidence, {:?} λ, nonnegative {}",
+            params.backend, p.solver, p.max_iter, p.reg_param, p.alpha, p.confidence, p.reg_scaling, p.nonnegative
         ));
-        if p.max_iter > 0 {
+        // On Spark the stage's time is mostly the JVM and Spark's scheduling: its own
+        // summary line splits it instead.
+        if p.max_iter > 0 && params.backend == Backend::Native {
             out.note(format!(
                 "{:.3} s/iteration ({secs:.2} s total)",
                 secs / p.max_iter as f64
             ));
+        }
+        for n in notes.lines {
+            out.note(n);
         }
         if let Some(l) = final_loss {
             out.note(format!("final loss {l:.6e}"));
         }
         Ok(out)
     }
+}
+
+/// Summary lines of a fit, and the final training loss when it was computed.
+struct Notes {
+    lines: Vec<String>,
+    final_loss: Option<f64>,
+}
+
+impl From<Vec<String>> for Notes {
+    fn from(lines: Vec<String>) -> Self {
+        Notes {
+            lines,
+            final_loss: None,
+        }
+    }
+}
+
+/// Fit with alsflow's own kernels; the table is dropped once the matrix holds its
+/// rows (at a million users the table is half a GB).
+fn fit_native(
+    p: &AlsParams,
+    table: Interactions,
+    label: &str,
+    ctx: &dyn StageContext,
+) -> Result<(AlsModel, Notes), StageError> {
+    let matrix = InteractionMatrix::from_interactions(&table).map_err(|e| stage_error(e, label))?;
+    drop(table);
+    let progress = ctx.progress("iteration", p.max_iter as u64);
+    let mut last = Instant::now();
+    let mut model: AlsModel = alsflow_als::fit_observing(&matrix, p, &mut |iter, loss| {
+        let took = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        progress.set_message(match loss {
+            Some(l) => format!("iteration {iter} took {took:.2} s, loss {l:.6e}"),
+            None => format!("iteration {iter} took {took:.2} s"),
+        });
+        progress.inc(1);
+    })
+    .map_err(|e| stage_error(e, label))?;
+    progress.finish();
+    drop(matrix);
+    // The thread count and the loss trace are how the model was computed and logged,
+    // not part of it: factors are bit-identical for any value, so the stored model
+    // holds the key's params and no trace, and its artifact id depends on neither.
+    model.params = normalised(&model.params);
+    let final_loss = model.loss.last().copied();
+    model.loss.clear();
+    Ok((
+        model,
+        Notes {
+            lines: Vec::new(),
+            final_loss,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -214,13 +287,24 @@ mod tests {
         s
     }
 
-    fn params() -> AlsParams {
+    fn als() -> AlsParams {
         AlsParams {
             rank: 3,
             max_iter: 4,
             threads: 1,
             compute_loss: true,
             ..AlsParams::default()
+        }
+    }
+
+    fn params() -> Params {
+        with(als())
+    }
+
+    fn with(als: AlsParams) -> Params {
+        Params {
+            als,
+            ..Params::default()
         }
     }
 
@@ -276,10 +360,10 @@ mod tests {
         let ctx = LocalContext::new("t");
         let a = Train::run(&params(), &inputs(), &ctx).unwrap();
         let b = Train::run(
-            &AlsParams {
+            &with(AlsParams {
                 threads: 2,
-                ..params()
-            },
+                ..als()
+            }),
             &inputs(),
             &ctx,
         )
@@ -310,7 +394,7 @@ mod tests {
         let best = AlsParams {
             rank: 5,
             max_iter: 2,
-            ..params()
+            ..als()
         };
         s.insert(
             "tune.best_params",
@@ -337,15 +421,7 @@ mod tests {
     #[test]
     fn bad_rank_and_mismatched_ids_are_named_errors() {
         let ctx = LocalContext::new("t");
-        let e = Train::run(
-            &AlsParams {
-                rank: 0,
-                ..params()
-            },
-            &inputs(),
-            &ctx,
-        )
-        .unwrap_err();
+        let e = Train::run(&with(AlsParams { rank: 0, ..als() }), &inputs(), &ctx).unwrap_err();
         assert!(e.to_string().contains("train.rank"), "{e}");
         let mut s = inputs();
         let short = IdMap {

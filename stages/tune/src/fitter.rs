@@ -71,9 +71,9 @@ pub trait FitBackend: Sync {
 }
 
 /// One fold's fit matrix and validation set.
-struct FoldData {
-    matrix: InteractionMatrix,
-    eval: EvalSet,
+pub(crate) struct FoldData {
+    pub(crate) matrix: InteractionMatrix,
+    pub(crate) eval: EvalSet,
 }
 
 /// `sample`: validate on a seeded sample of (this many users, seed) instead of all.
@@ -175,6 +175,14 @@ impl<'a> LocalFitter<'a> {
         self
     }
 
+    /// Add another backend's job and validation seconds to the account.
+    pub(crate) fn add_times(&self, job_seconds: f64, eval_seconds: f64) {
+        if let Ok(mut t) = self.times.lock() {
+            t.job_seconds += job_seconds;
+            t.eval_seconds += eval_seconds;
+        }
+    }
+
     /// Seconds spent so far (summed over jobs, and of that in validation).
     pub fn times(&self) -> (f64, f64) {
         self.times
@@ -184,7 +192,7 @@ impl<'a> LocalFitter<'a> {
     }
 
     /// The fold data for `fold`, built on first use and kept for later rounds.
-    fn fold(&self, fold: u8) -> Result<Arc<FoldData>, StageError> {
+    pub(crate) fn fold(&self, fold: u8) -> Result<Arc<FoldData>, StageError> {
         let mut built = self
             .built
             .lock()
@@ -327,7 +335,7 @@ impl FitBackend for LocalFitter<'_> {
     }
 }
 
-fn als_error(e: alsflow_als::AlsError, label: &str) -> StageError {
+pub(crate) fn als_error(e: alsflow_als::AlsError, label: &str) -> StageError {
     match e {
         alsflow_als::AlsError::BadParam { param, message } => StageError::BadParam {
             param: format!("tune.grid point [{label}]: {param}"),

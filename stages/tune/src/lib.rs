@@ -25,6 +25,10 @@
 //! - Fitting ([`fitter`]): each round hands one batch of (group, fold) fits to a
 //!   [`fitter::FitBackend`]; the local one runs jobs concurrently with one thread per
 //!   fit when the data is small, else one at a time with all threads inside the fit.
+//! - Backends (`[tune] backend`): `native` fits with [`fitter::LocalFitter`]; `spark`
+//!   hands each round's batch to one Spark application ([`spark_batch`]) and scores
+//!   the factors here, filling the same memo records (keyed by the Spark binding too,
+//!   so native and Spark results never mix).
 //! - Outputs: `results` (Parquet, [`results`]), `best_params` (bincode `AlsParams`),
 //!   `heatmap` and `roem_vs_iter` (SVG, [`plots`]), `search` (JSON,
 //!   [`alsflow_formats::search`]). Timings and memo counts go only to the summary so
@@ -36,6 +40,7 @@ pub mod fitter;
 pub mod grid;
 pub mod search;
 pub mod trials;
+pub mod spark_batch;
 
 use alsflow_als::AlsParams;
 use alsflow_core::catalog::{split, tune};
@@ -48,12 +53,13 @@ use alsflow_formats::search::SearchSummary;
 use alsflow_metrics::Metrics;
 use axes::Limit;
 use grid::GridPoint;
+use alsflow_spark::{Backend, SparkRun};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub use fitter::PARALLEL_JOBS_MAX_NNZ;
-pub use search::run_search;
+pub use search::{run_search, run_search_from, FoldsSource};
 
 /// Whether the selection metric is minimised or maximised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +132,18 @@ pub struct Params {
     /// The `[train]` params the grid points are merged over (set by the runner).
     #[serde(skip_deserializing, default)]
     pub base: AlsParams,
+    /// Which implementation fits the search's models (absent from the key when native,
+    /// so native keys are as before backends existed).
+    #[serde(skip_serializing_if = "is_native")]
+    pub backend: Backend,
+    /// How to reach Spark, set by the runner when `backend = "spark"`; serialised as
+    /// the cache key's view of it.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub spark: Option<SparkRun>,
+}
+
+fn is_native(b: &Backend) -> bool {
+    *b == Backend::Native
 }
 
 impl Default for Params {
@@ -145,6 +163,8 @@ impl Default for Params {
             parallel_points: 0,
             validation_users: None,
             base: AlsParams::default(),
+            backend: Backend::Native,
+            spark: None,
         }
     }
 }
@@ -171,7 +191,8 @@ impl Stage for Tune {
     type Params = Params;
 
     /// Threads, the loss trace, how many fits run at once and the knobs of the
-    /// strategies not chosen do not change any result.
+    /// strategies not chosen do not change any result; on Spark, what can change
+    /// Spark's results is kept (see `alsflow_spark::SparkRun`).
     fn key_params(params: &Params) -> Params {
         let defaults = Params::default();
         let (extend, halving) = match params.search {
@@ -207,6 +228,10 @@ impl Stage for Tune {
             } else {
                 defaults.min_folds
             },
+            spark: match params.backend {
+                Backend::Spark => params.spark.clone(),
+                Backend::Native => None,
+            },
             ..params.clone()
         }
     }
@@ -218,7 +243,12 @@ impl Stage for Tune {
     ) -> Result<StageOutputs, StageError> {
         let folds_in = inputs.get(split::FOLDS.qualified)?;
         let folds: Interactions = folds_in.table()?;
-        let outcome = run_search(params, &folds, &folds_in.label, folds_in.id, ctx)?;
+        let source = FoldsSource {
+            label: &folds_in.label,
+            id: folds_in.id,
+            parquet: Some(&folds_in.bytes),
+        };
+        let outcome = run_search_from(params, &folds, &source, ctx)?;
         outcome.into_outputs(params)
     }
 }

@@ -26,13 +26,14 @@ pub fn memo_key(
     k: usize,
     validation_users: Option<usize>,
     folds_id: ArtifactId,
+    backend: &str,
 ) -> Result<Vec<u8>, StageError> {
     // A sampled validation is another result; exact keys stay as they were.
     let sample = validation_users
         .map(|n| format!("\0users={n}"))
         .unwrap_or_default();
     Ok(format!(
-        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}{sample}\0{}",
+        "tune/v2\0folds={folds_id}\0fold={fold}\0k={k}{sample}\0{}{backend}",
         canonical_params(point)?
     )
     .into_bytes())
@@ -48,6 +49,9 @@ pub struct TrialsSetup<'a> {
     pub k: usize,
     /// `tune.validation_users` (part of the memo key when set).
     pub validation_users: Option<usize>,
+    /// The fitting backend's part of every memo key: empty for native fits (their
+    /// keys are as before backends existed), the Spark binding otherwise.
+    pub backend_tag: String,
     /// The folds artifact (part of every memo key).
     pub folds_id: ArtifactId,
     /// The selection metric.
@@ -255,6 +259,7 @@ impl<'a> Trials<'a> {
             self.setup.k,
             self.setup.validation_users,
             self.setup.folds_id,
+            &self.setup.backend_tag,
         )
     }
 

@@ -10,7 +10,9 @@ pub mod halving;
 
 use crate::axes::Ranges;
 use crate::edges;
-use crate::fitter::LocalFitter;
+use crate::fitter::{FitBackend, LocalFitter};
+use crate::spark_batch::{self, SparkFitter};
+use alsflow_spark::Backend;
 use crate::grid::{self, GridPoint};
 use crate::trials::{Trials, TrialsSetup};
 use crate::{Direction, Params, Search, TuneOutcome};
@@ -159,6 +161,17 @@ fn validate(params: &Params) -> Result<Ranges, StageError> {
     Ranges::new(&params.limits)
 }
 
+/// Where the folds table came from: its label and id for messages and memo keys, and
+/// its Parquet bytes when the caller has them (Spark reads those as they are).
+pub struct FoldsSource<'a> {
+    /// The artifact's label (`split.folds` of a dataset), for errors.
+    pub label: &'a str,
+    /// The folds artifact (part of every memo key).
+    pub id: ArtifactId,
+    /// The artifact's Parquet bytes, when at hand.
+    pub parquet: Option<&'a [u8]>,
+}
+
 /// Run the configured search over `folds` (memoising through `ctx`), without
 /// encoding outputs.
 pub fn run_search(
@@ -168,6 +181,22 @@ pub fn run_search(
     folds_id: ArtifactId,
     ctx: &dyn StageContext,
 ) -> Result<TuneOutcome, StageError> {
+    let source = FoldsSource {
+        label: folds_label,
+        id: folds_id,
+        parquet: None,
+    };
+    run_search_from(params, folds, &source, ctx)
+}
+
+/// [`run_search`] with the folds' source (the stage passes the artifact's bytes).
+pub fn run_search_from(
+    params: &Params,
+    folds: &Interactions,
+    source: &FoldsSource<'_>,
+    ctx: &dyn StageContext,
+) -> Result<TuneOutcome, StageError> {
+    let (folds_label, folds_id) = (source.label, source.id);
     let started = Instant::now();
     let ranges = validate(params)?;
     let fold_col = folds.fold.as_ref().ok_or_else(|| StageError::BadInput {
@@ -204,18 +233,27 @@ pub fn run_search(
         ctx,
     )
     .with_validation_sample(params.validation_users, params.base.seed);
+    let spark;
+    let backend: &dyn FitBackend = match params.backend {
+        Backend::Native => &fitter,
+        Backend::Spark => {
+            spark = SparkFitter::new(params, folds, source, &fitter, ctx)?;
+            &spark
+        }
+    };
     let mut trials = Trials::new(
         TrialsSetup {
             base: &params.base,
             n_folds,
             k: params.k,
             validation_users: params.validation_users,
+            backend_tag: spark_batch::memo_tag(params)?,
             folds_id,
             metric: &params.metric,
             minimize: params.direction() == Direction::Minimize,
         },
         ctx,
-        &fitter,
+        backend,
     );
     let mut indices = Vec::with_capacity(grid_points.len());
     for p in &grid_points {
