@@ -276,7 +276,7 @@ mod tests {
                 final_stage: Some("evaluate"),
             },
             &[f1.clone(), u2.clone(), f3.clone(), u4.clone()],
-            &[r.clone()],
+            std::slice::from_ref(&r),
             &BTreeSet::new(),
             &artifacts(&[&r]),
         );

@@ -200,7 +200,12 @@ impl<'a> LocalFitter<'a> {
         if let Some(d) = built.get(&fold) {
             return Ok(d.clone());
         }
-        let d = Arc::new(build_fold(self.folds, fold, self.folds_label, self.validation_sample)?);
+        let d = Arc::new(build_fold(
+            self.folds,
+            fold,
+            self.folds_label,
+            self.validation_sample,
+        )?);
         built.insert(fold, d.clone());
         Ok(d)
     }

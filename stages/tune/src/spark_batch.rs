@@ -206,9 +206,7 @@ pub fn check_requests(
                 message: "every max_iter must be at least 1".into(),
             });
         }
-        f.params
-            .validate()
-            .map_err(|e| als_error(e, label))?;
+        f.params.validate().map_err(|e| als_error(e, label))?;
         if let Err(e) = SparkAls::from_params(&f.params) {
             return Err(StageError::BadParam {
                 param: if grid.contains_key(e.param) {

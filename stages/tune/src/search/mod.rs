@@ -11,15 +11,15 @@ pub mod halving;
 use crate::axes::Ranges;
 use crate::edges;
 use crate::fitter::{FitBackend, LocalFitter};
-use crate::spark_batch::{self, SparkFitter};
-use alsflow_spark::Backend;
 use crate::grid::{self, GridPoint};
+use crate::spark_batch::{self, SparkFitter};
 use crate::trials::{Trials, TrialsSetup};
 use crate::{Direction, Params, Search, TuneOutcome};
 use alsflow_core::table::Interactions;
 use alsflow_core::{ArtifactId, StageContext, StageError};
 use alsflow_formats::search::{BestPoint, SearchRound, SearchSummary};
 use alsflow_metrics::Metrics;
+use alsflow_spark::Backend;
 use serde_json::Value;
 use std::time::Instant;
 
