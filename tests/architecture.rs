@@ -1,10 +1,10 @@
 //! Architecture rules checked against the workspace's own `cargo metadata`.
 //!
-//! A stage crate (a member under `stages/`) may depend, through its normal and build
-//! dependencies, on `alsflow-core`, `alsflow-formats`, the maths crates and external
-//! crates — never on another stage, the store, the runner, the CLI, sled or blake3
-//! (hashing and storage belong to the runner and the store). Dev-dependencies are free:
-//! a benchmark may call another stage's function.
+//! A stage crate (a member under `stages/`) may list as normal and build dependencies
+//! `alsflow-core`, `alsflow-formats`, the maths crates, `alsflow-spark` and external
+//! crates — never another stage, the store, the runner, the CLI, sled or blake3
+//! (`FORBIDDEN`: hashing and storage belong to the runner and the store). Dev-dependencies
+//! are free: a benchmark may call another stage's function.
 
 use serde_json::Value;
 use std::process::Command;
