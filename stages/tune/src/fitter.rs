@@ -192,7 +192,7 @@ impl<'a> LocalFitter<'a> {
     }
 
     /// The fold data for `fold`, built on first use and kept for later rounds.
-    pub(crate) fn fold(&self, fold: u8) -> Result<Arc<FoldData>, StageError> {
+    fn fold(&self, fold: u8) -> Result<Arc<FoldData>, StageError> {
         let mut built = self
             .built
             .lock()
@@ -208,6 +208,21 @@ impl<'a> LocalFitter<'a> {
         )?);
         built.insert(fold, d.clone());
         Ok(d)
+    }
+
+    /// The fold data of every fold some request of `batch` needs (only those are
+    /// built).
+    pub(crate) fn folds_of(
+        &self,
+        batch: &[FitRequest],
+    ) -> Result<BTreeMap<u8, Arc<FoldData>>, StageError> {
+        let mut data = BTreeMap::new();
+        for r in batch {
+            if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(r.fold) {
+                slot.insert(self.fold(r.fold)?);
+            }
+        }
+        Ok(data)
     }
 
     /// Fit one request with `threads` threads and score its snapshots.
@@ -277,13 +292,7 @@ impl FitBackend for LocalFitter<'_> {
         if batch.is_empty() {
             return Ok(());
         }
-        // Only the folds some request needs are built.
-        let mut data = BTreeMap::new();
-        for r in batch {
-            if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(r.fold) {
-                slot.insert(self.fold(r.fold)?);
-            }
-        }
+        let data = self.folds_of(batch)?;
         let max_nnz = data.values().map(|d| d.matrix.nnz()).max().unwrap_or(0);
         let concurrent = match self.parallel_points {
             0 if max_nnz < PARALLEL_JOBS_MAX_NNZ => rayon::current_num_threads(),

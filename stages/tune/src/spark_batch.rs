@@ -132,12 +132,7 @@ impl FitBackend for SparkFitter<'_> {
         }
         let labels: Vec<&str> = owner.iter().map(|&r| batch[r].label.as_str()).collect();
         check_requests(&fits, &labels, &self.params.grid)?;
-        let mut data = BTreeMap::new();
-        for r in batch {
-            if let std::collections::btree_map::Entry::Vacant(slot) = data.entry(r.fold) {
-                slot.insert(self.local.fold(r.fold)?);
-            }
-        }
+        let data = self.local.folds_of(batch)?;
         let progress = self.ctx.progress(label, fits.len() as u64);
         let mut scored: Vec<Vec<Scored>> = vec![Vec::new(); batch.len()];
         let index_of: BTreeMap<(usize, u8), usize> = fits

@@ -218,8 +218,13 @@ pub fn summarize(store: &Store, run: &PipelineRun) -> RunSummary {
     baseline_warnings(&mut summary);
     for rec in records.values() {
         for line in &rec.summary {
-            if line.to_ascii_lowercase().starts_with("warning") {
-                summary.warnings.push(format!("{}: {line}", rec.stage));
+            // "warning: …" lines (StageOutputs::warn): the stage names it here.
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("warning") {
+                let text = line
+                    .strip_prefix(alsflow_core::stage::WARNING_PREFIX)
+                    .unwrap_or(line);
+                summary.warnings.push(format!("{}: {text}", rec.stage));
             }
         }
     }
