@@ -277,6 +277,8 @@ pub struct TuneOutcome {
     pub eval_seconds: f64,
     /// The search's account (the `search` artifact).
     pub search: SearchSummary,
+    /// Lines for the summary from the fit backend (the Spark applications run).
+    pub notes: Vec<String>,
 }
 
 impl TuneOutcome {
@@ -354,6 +356,9 @@ impl TuneOutcome {
             self.best_value,
             s.best.std
         ));
+        for n in &self.notes {
+            out.note(n);
+        }
         for w in &s.warnings {
             out.warn(w);
         }

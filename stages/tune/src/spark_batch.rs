@@ -70,6 +70,8 @@ pub struct SparkFitter<'a> {
     parquet: std::borrow::Cow<'a, [u8]>,
     local: &'a LocalFitter<'a>,
     ctx: &'a dyn StageContext,
+    /// The applications run so far, with their fit counts.
+    apps: std::sync::Mutex<Vec<(AppReport, usize)>>,
 }
 
 impl<'a> SparkFitter<'a> {
@@ -100,7 +102,23 @@ impl<'a> SparkFitter<'a> {
             parquet,
             local,
             ctx,
+            apps: std::sync::Mutex::new(Vec::new()),
         })
+    }
+}
+
+impl SparkFitter<'_> {
+    /// One summary line per Spark application run (one per search round).
+    pub fn app_notes(&self) -> Vec<String> {
+        let apps = self.apps.lock().map(|a| a.clone()).unwrap_or_default();
+        apps.iter()
+            .map(|(r, fits)| {
+                format!(
+                    "Spark {} application {} on {}: {fits} fits; JVM and session {:.1} s, {:.1} s in all",
+                    r.spark_version, r.app_id, self.spark.settings.master, r.startup_seconds, r.seconds
+                )
+            })
+            .collect()
     }
 }
 
@@ -141,7 +159,7 @@ impl FitBackend for SparkFitter<'_> {
             .map(|(i, f)| ((f.point, f.fold), i))
             .collect();
         let (mut job_secs, mut eval_secs) = (0.0, 0.0);
-        fit_batch(
+        let report = fit_batch(
             self.spark,
             &format!("{}-tune", self.ctx.dataset()),
             &SparkInput {
@@ -182,6 +200,9 @@ impl FitBackend for SparkFitter<'_> {
         )?;
         progress.finish();
         self.local.add_times(job_secs, eval_secs);
+        if let Ok(mut apps) = self.apps.lock() {
+            apps.push((report, fits.len()));
+        }
         Ok(())
     }
 }

@@ -233,13 +233,13 @@ pub fn run_search_from(
         ctx,
     )
     .with_validation_sample(params.validation_users, params.base.seed);
-    let spark;
-    let backend: &dyn FitBackend = match params.backend {
-        Backend::Native => &fitter,
-        Backend::Spark => {
-            spark = SparkFitter::new(params, folds, source, &fitter, ctx)?;
-            &spark
-        }
+    let spark = match params.backend {
+        Backend::Native => None,
+        Backend::Spark => Some(SparkFitter::new(params, folds, source, &fitter, ctx)?),
+    };
+    let backend: &dyn FitBackend = match &spark {
+        Some(s) => s,
+        None => &fitter,
     };
     let mut trials = Trials::new(
         TrialsSetup {
@@ -356,6 +356,7 @@ pub fn run_search_from(
         fit_seconds,
         eval_seconds,
         search: summary,
+        notes: spark.map(|s| s.app_notes()).unwrap_or_default(),
     })
 }
 
