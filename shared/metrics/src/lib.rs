@@ -32,7 +32,7 @@ use alsflow_als::scoring::{
     dot_f64, norm_f64, score_error_bound, score_tile, PackedItems, PackedUsers, ITEM_PANEL,
     USER_GROUP,
 };
-use rank::{Ranked, Ranker};
+use rank::{Counts, Ranked, Ranker};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 pub use set::{EvalSet, UserItems};
@@ -356,6 +356,94 @@ where
         })
         .collect();
     Ok(combine(set, k, per_block))
+}
+
+/// [`evaluate_scorer`] for a scorer that gives every user the same scores (`scores`,
+/// one per item; e.g. the popularity baseline), without a pass over the catalog per
+/// user: the catalog is sorted once, and each user's counts and top-k come from it
+/// minus their training items, O((test + train) · log(catalog) + k) per user. The
+/// answers are those of [`evaluate_scorer`], ties included.
+pub fn evaluate_fixed_scores_with_progress(
+    set: &EvalSet,
+    k: usize,
+    scores: &[f64],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Metrics, MetricsError> {
+    if k == 0 {
+        return Err(MetricsError::ZeroK);
+    }
+    let catalog = set.catalog_items();
+    let nc = catalog.len();
+    let row: Vec<f64> = catalog.iter().map(|&j| scores[j as usize]).collect();
+    let mut ascending = row.clone();
+    ascending.sort_by(f64::total_cmp);
+    // Best first: score descending, catalog position ascending (the top-k order).
+    let mut order: Vec<u32> = (0..nc as u32).collect();
+    order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+    let per_block: Vec<Vec<(UserSums, Vec<u32>)>> = set
+        .evaluated_users()
+        .par_chunks(SCORER_BLOCK)
+        .map(|block| {
+            let out = block
+                .iter()
+                .map(|&u| {
+                    let ranked = rank_fixed(set, u, k, &row, &ascending, &order);
+                    user_metrics(set, u, k, &ranked)
+                })
+                .collect();
+            progress(block.len());
+            out
+        })
+        .collect();
+    Ok(combine(set, k, per_block))
+}
+
+/// User `u`'s ranking under fixed catalog scores `row` (sorted copies: `ascending`
+/// scores, `order` positions best first).
+fn rank_fixed(
+    set: &EvalSet,
+    u: u32,
+    k: usize,
+    row: &[f64],
+    ascending: &[f64],
+    order: &[u32],
+) -> Ranked {
+    let tests: Vec<f64> = test_positions(set, u).map(|p| row[p as usize]).collect();
+    let train = train_positions(set, u);
+    let mut train_scores: Vec<f64> = train.iter().map(|&p| row[p as usize]).collect();
+    train_scores.sort_by(f64::total_cmp);
+    let mut distinct = tests.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    // Candidates (catalog minus training items) below and equal to score `d`.
+    let below = |sorted: &[f64], d: f64| sorted.partition_point(|&s| s < d) as u64;
+    let up_to = |sorted: &[f64], d: f64| sorted.partition_point(|&s| s <= d) as u64;
+    let n_cand = (row.len() - train.len()) as u64;
+    let counts = distinct
+        .iter()
+        .map(|&d| {
+            let less = below(ascending, d) - below(&train_scores, d);
+            let equal = up_to(ascending, d) - up_to(&train_scores, d) - less;
+            Counts {
+                less,
+                equal,
+                greater: n_cand - less - equal,
+            }
+        })
+        .collect();
+    let top = order
+        .iter()
+        .filter(|p| train.binary_search(p).is_err())
+        .take(k)
+        .map(|&p| (row[p as usize], p))
+        .collect();
+    Ranked {
+        test_scores: tests,
+        distinct,
+        counts,
+        n_cand,
+        top,
+    }
 }
 
 /// Sum the per-user results in user order.

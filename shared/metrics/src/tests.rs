@@ -500,3 +500,24 @@ fn a_sample_of_users_is_seeded_and_evaluates_only_them() {
         .sum();
     assert_eq!(m.test_interactions, n_test as u64);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Scores shared by every user (popularity-like, with many ties) through the
+    /// sorted-catalog path give what the per-user scorer path gives.
+    #[test]
+    fn fixed_scores_equal_the_scorer_path((train, test, _x, y, rank, k) in case()) {
+        prop_assume!(test.nnz() > 0);
+        let set = EvalSet::new(train, test).unwrap();
+        let ni = set.train().n_items() as usize;
+        // A few distinct values (ties), from the item factors' first column.
+        let scores: Vec<f64> = (0..ni).map(|j| y[j * rank] as f64).collect();
+        let want = evaluate_scorer(&set, k, |_, s| s.copy_from_slice(&scores)).unwrap();
+        let got = evaluate_fixed_scores_with_progress(&set, k, &scores, &|_| {}).unwrap();
+        assert_metrics_close(&got, &want, 0.0);
+        let counts: Vec<f64> = set.train().item_counts().into_iter().map(|c| c as f64).collect();
+        let want = evaluate_scorer(&set, k, |_, s| s.copy_from_slice(&counts)).unwrap();
+        let got = evaluate_fixed_scores_with_progress(&set, k, &counts, &|_| {}).unwrap();
+        assert_metrics_close(&got, &want, 0.0);
+    }
+}

@@ -39,7 +39,8 @@ use alsflow_formats::metrics::write_metrics_sampled;
 use alsflow_formats::results::TuneResults;
 use alsflow_formats::search::SearchSummary;
 use alsflow_metrics::{
-    evaluate_factors_with_progress, evaluate_scorer_with_progress, EvalSet, Metrics, UserItems,
+    evaluate_factors_with_progress, evaluate_fixed_scores_with_progress,
+    evaluate_scorer_with_progress, EvalSet, Metrics, UserItems,
 };
 use serde::{Deserialize, Serialize};
 
@@ -251,9 +252,8 @@ pub fn evaluate_with(
         .into_iter()
         .map(|c| c as f64)
         .collect();
-    let p =
-        evaluate_scorer_with_progress(&set, k, |_, s| s.copy_from_slice(&pop), &tick("popularity"))
-            .map_err(err)?;
+    // The same scores for every user: ranked from one sorted catalog.
+    let p = evaluate_fixed_scores_with_progress(&set, k, &pop, &tick("popularity")).map_err(err)?;
     let r = evaluate_scorer_with_progress(
         &set,
         k,
