@@ -446,6 +446,134 @@ fn rank_fixed(
     }
 }
 
+/// The metrics of a uniformly random ranking of each user's candidates (the random
+/// baseline), seeded by `seed` and the user, without scoring the catalog: under a
+/// random order the test items' positions among the `m` candidates are a uniformly
+/// random subset of `0..m` in random order, and the other top-k slots hold uniformly
+/// random other candidates, so O(test + train + k) per user. The same distribution as
+/// scoring every (user, item) with an independent uniform draw.
+pub fn evaluate_random_with_progress(
+    set: &EvalSet,
+    k: usize,
+    seed: u64,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Metrics, MetricsError> {
+    if k == 0 {
+        return Err(MetricsError::ZeroK);
+    }
+    let per_block: Vec<Vec<(UserSums, Vec<u32>)>> = set
+        .evaluated_users()
+        .par_chunks(SCORER_BLOCK)
+        .map(|block| {
+            let out = block
+                .iter()
+                .map(|&u| {
+                    let ranked = rank_random(set, u, k, seed);
+                    user_metrics(set, u, k, &ranked)
+                })
+                .collect();
+            progress(block.len());
+            out
+        })
+        .collect();
+    Ok(combine(set, k, per_block))
+}
+
+/// The random stream of the random baseline (see [`alsflow_core::rng::Xoshiro256::new`]).
+const RANDOM_BASELINE_STREAM: u64 = 0x7261_6e64;
+
+/// User `u`'s ranking under a random order of their candidates: position 0 is the
+/// best; a candidate at position `r` gets the score `m − r`.
+fn rank_random(set: &EvalSet, u: u32, k: usize, seed: u64) -> Ranked {
+    let nc = set.catalog_size() as u64;
+    let tests: Vec<u32> = test_positions(set, u).collect();
+    let train = train_positions(set, u);
+    let m = nc - train.len() as u64;
+    let t = tests.len() as u64;
+    let mut rng = alsflow_core::rng::Xoshiro256::new(
+        alsflow_core::rng::mix64(seed ^ alsflow_core::rng::mix64(u as u64)),
+        RANDOM_BASELINE_STREAM,
+    );
+    // A uniformly random t-subset of 0..m (Floyd), then a random order over it.
+    let mut taken = std::collections::HashSet::with_capacity(tests.len());
+    let mut ranks: Vec<u64> = Vec::with_capacity(tests.len());
+    for j in (m - t)..m {
+        let r = rng.below(j + 1);
+        let r = if taken.insert(r) { r } else { j };
+        taken.insert(r);
+        ranks.push(r);
+    }
+    for i in (1..ranks.len()).rev() {
+        ranks.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let score = |r: u64| (m - r) as f64;
+    let test_scores: Vec<f64> = ranks.iter().map(|&r| score(r)).collect();
+    let mut distinct = test_scores.clone();
+    distinct.sort_by(f64::total_cmp);
+    let counts = distinct
+        .iter()
+        .map(|&d| {
+            let r = m - d as u64;
+            Counts {
+                less: m - 1 - r,
+                equal: 1,
+                greater: r,
+            }
+        })
+        .collect();
+    // Top k: the test items placed there, and random other candidates in between.
+    let slots = (k as u64).min(m) as usize;
+    let mut top: Vec<Option<u32>> = vec![None; slots];
+    for (&r, &p) in ranks.iter().zip(&tests) {
+        if (r as usize) < slots {
+            top[r as usize] = Some(p);
+        }
+    }
+    let mut sorted_tests = tests.clone();
+    sorted_tests.sort_unstable();
+    let is_other =
+        |p: u32| train.binary_search(&p).is_err() && sorted_tests.binary_search(&p).is_err();
+    let open = top.iter().filter(|s| s.is_none()).count();
+    let mut fill: Vec<u32> = Vec::with_capacity(open);
+    if open > 0 {
+        let others = m - t;
+        if others <= 4 * open as u64 + 64 {
+            // Few others: draw from their list (a partial Fisher–Yates).
+            let mut list: Vec<u32> = (0..nc as u32).filter(|&p| is_other(p)).collect();
+            for i in 0..open {
+                let j = i + rng.below((list.len() - i) as u64) as usize;
+                list.swap(i, j);
+                fill.push(list[i]);
+            }
+        } else {
+            // Many: draw catalog positions, rejecting training, test and drawn ones.
+            let mut drawn = std::collections::HashSet::with_capacity(open);
+            while fill.len() < open {
+                let p = rng.below(nc) as u32;
+                if is_other(p) && drawn.insert(p) {
+                    fill.push(p);
+                }
+            }
+        }
+    }
+    let mut fill = fill.into_iter();
+    let top = top
+        .into_iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let p = s.or_else(|| fill.next()).unwrap_or_default();
+            (score(r as u64), p)
+        })
+        .collect();
+    Ranked {
+        test_scores,
+        distinct,
+        counts,
+        n_cand: m,
+        top,
+    }
+}
+
 /// Sum the per-user results in user order.
 fn combine(set: &EvalSet, k: usize, per_block: Vec<Vec<(UserSums, Vec<u32>)>>) -> Metrics {
     let ni = set.train().n_items() as usize;

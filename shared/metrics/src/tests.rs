@@ -521,3 +521,104 @@ proptest! {
         assert_metrics_close(&got, &want, 0.0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// A random ranking is a ranking: the top k holds min(k, candidates) distinct
+    /// candidates (no training item), test items sit where their counts put them,
+    /// and the counts add up; the same seed gives the same ranking.
+    #[test]
+    fn a_random_ranking_is_consistent((train, test, _x, _y, _rank, k) in case(), seed in 0u64..1000) {
+        prop_assume!(test.nnz() > 0);
+        let set = EvalSet::new(train, test).unwrap();
+        for &u in set.evaluated_users() {
+            let r = rank_random(&set, u, k, seed);
+            let train_pos = train_positions(&set, u);
+            let m = (set.catalog_size() - train_pos.len()) as u64;
+            prop_assert_eq!(r.n_cand, m);
+            prop_assert_eq!(r.top.len() as u64, (k as u64).min(m));
+            let mut seen: Vec<u32> = r.top.iter().map(|&(_, p)| p).collect();
+            prop_assert!(seen.iter().all(|p| train_pos.binary_search(p).is_err()));
+            seen.sort_unstable();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), r.top.len());
+            for (&s, p) in r.test_scores.iter().zip(test_positions(&set, u)) {
+                let c = r.counts_of(s);
+                prop_assert_eq!(c.less + c.equal + c.greater, m);
+                prop_assert_eq!(c.equal, 1);
+                // At rank c.greater: in the top list exactly when that rank is < k.
+                let at = r.top.iter().position(|&(_, q)| q == p);
+                prop_assert_eq!(at, ((c.greater as usize) < r.top.len()).then_some(c.greater as usize));
+            }
+            let again = rank_random(&set, u, k, seed);
+            prop_assert_eq!(&again.top, &r.top);
+            prop_assert_eq!(&again.test_scores, &r.test_scores);
+        }
+    }
+}
+
+/// Over many users the random baseline has the metrics of chance: ROEM and AUC near
+/// 0.5, precision@k near the share of test items among the candidates.
+#[test]
+fn the_random_baseline_scores_like_chance() {
+    let (nu, ni) = (2000u32, 300u32);
+    let mut rng = alsflow_core::rng::Xoshiro256::new(11, 0);
+    let (mut tu, mut ti, mut su, mut si) = (vec![], vec![], vec![], vec![]);
+    for u in 0..nu {
+        for i in 0..ni {
+            match rng.below(10) {
+                0 => {
+                    tu.push(u);
+                    ti.push(i);
+                }
+                1 => {
+                    su.push(u);
+                    si.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+    // Every item trained by someone (so test rows are catalog items).
+    for i in 0..ni {
+        tu.push(nu - 1);
+        ti.push(i);
+    }
+    let keep: Vec<usize> = (0..su.len()).filter(|&r| su[r] != nu - 1).collect();
+    let su: Vec<u32> = keep.iter().map(|&r| su[r]).collect();
+    let si: Vec<u32> = keep.iter().map(|&r| si[r]).collect();
+    let train = UserItems::from_triples("train", nu, ni, &tu, &ti, &vec![1.0; tu.len()]).unwrap();
+    let test = UserItems::from_triples("test", nu, ni, &su, &si, &vec![1.0; su.len()]).unwrap();
+    let set = EvalSet::new(train, test).unwrap();
+    let k = 10;
+    let m = evaluate_random_with_progress(&set, k, 3, &|_| {}).unwrap();
+    assert!((m.roem - 0.5).abs() < 0.01, "{m:?}");
+    assert!((m.auc - 0.5).abs() < 0.01, "{m:?}");
+    let share: f64 = set
+        .evaluated_users()
+        .iter()
+        .map(|&u| {
+            let t = set.test().row(u).0.len() as f64;
+            t / (set.catalog_size() - train_positions(&set, u).len()) as f64
+        })
+        .sum::<f64>()
+        / set.evaluated_users().len() as f64;
+    assert!(
+        (m.precision - share).abs() < 0.01,
+        "{} vs {share}",
+        m.precision
+    );
+    assert_eq!(
+        m.coverage, 1.0,
+        "2000 users × 10 random slots cover 300 items"
+    );
+    // Deterministic in the seed, and the seed matters.
+    assert_eq!(
+        evaluate_random_with_progress(&set, k, 3, &|_| {}).unwrap(),
+        m
+    );
+    assert_ne!(
+        evaluate_random_with_progress(&set, k, 4, &|_| {}).unwrap(),
+        m
+    );
+}

@@ -7,8 +7,9 @@
 //! - Outputs: `metrics` (Parquet, one row per system: `model`, `popularity`, `random`;
 //!   a column per metric, see [`alsflow_metrics::metric_names`], plus
 //!   `users_evaluated`), and `report` (HTML with inline SVGs, [`report`]).
-//! - Both outputs are deterministic: no timestamps, the random baseline is a hash
-//!   of (seed, user, item), so the same inputs give the same bytes on any thread count.
+//! - Both outputs are deterministic: no timestamps, the random baseline is a random
+//!   order of each user's candidates drawn from (seed, user), so the same inputs give
+//!   the same bytes on any thread count.
 //!
 //! Library functions for the CLI: [`write_report_dir`] / [`write_report_dir_with`]
 //! (plus the [`history`] section and the [`index_page`] rendered at write time),
@@ -29,7 +30,6 @@ pub use report::{write_report_dir, write_report_dir_with};
 
 use alsflow_als::AlsModel;
 use alsflow_core::catalog::{evaluate, preprocess, split, train, tune};
-use alsflow_core::rng::mix64;
 use alsflow_core::stage::{NoProgress, Progress};
 use alsflow_core::table::{IdMap, Interactions, TableError};
 use alsflow_core::{
@@ -40,7 +40,7 @@ use alsflow_formats::results::TuneResults;
 use alsflow_formats::search::SearchSummary;
 use alsflow_metrics::{
     evaluate_factors_with_progress, evaluate_fixed_scores_with_progress,
-    evaluate_scorer_with_progress, EvalSet, Metrics, UserItems,
+    evaluate_random_with_progress, EvalSet, Metrics, UserItems,
 };
 use serde::{Deserialize, Serialize};
 
@@ -120,13 +120,6 @@ fn input_err(label: &str, e: impl std::fmt::Display) -> StageError {
         line: None,
         message: e.to_string(),
     }
-}
-
-/// The random baseline's score of (user, item): uniform in [0, 1), a pure function
-/// of (seed, user, item) so it is the same whatever thread scores it.
-pub fn random_score(seed: u64, user: u32, item: u32) -> f64 {
-    let h = mix64(mix64(seed ^ mix64(user as u64)) ^ item as u64);
-    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Test metrics of the model and both baselines, plus what the report needs.
@@ -254,17 +247,9 @@ pub fn evaluate_with(
         .collect();
     // The same scores for every user: ranked from one sorted catalog.
     let p = evaluate_fixed_scores_with_progress(&set, k, &pop, &tick("popularity")).map_err(err)?;
-    let r = evaluate_scorer_with_progress(
-        &set,
-        k,
-        |u, s| {
-            for (i, v) in s.iter_mut().enumerate() {
-                *v = random_score(seed, u, i as u32);
-            }
-        },
-        &tick("random"),
-    )
-    .map_err(err)?;
+    // A seeded random order of each user's candidates, drawn per user (the same
+    // whatever thread evaluates the user).
+    let r = evaluate_random_with_progress(&set, k, seed, &tick("random")).map_err(err)?;
     progress.finish();
     Ok(Evaluation {
         systems: vec![
