@@ -380,22 +380,32 @@ pub fn evaluate_fixed_scores_with_progress(
     // Best first: score descending, catalog position ascending (the top-k order).
     let mut order: Vec<u32> = (0..nc as u32).collect();
     order.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+    Ok(per_user(set, k, progress, |u| {
+        rank_fixed(set, u, k, &row, &ascending, &order)
+    }))
+}
+
+/// The metrics when each user's ranking comes from `rank(u)` alone (no per-block
+/// scratch), users in blocks over the threads, `progress` per block.
+fn per_user(
+    set: &EvalSet,
+    k: usize,
+    progress: &(dyn Fn(usize) + Sync),
+    rank: impl Fn(u32) -> Ranked + Sync,
+) -> Metrics {
     let per_block: Vec<Vec<(UserSums, Vec<u32>)>> = set
         .evaluated_users()
         .par_chunks(SCORER_BLOCK)
         .map(|block| {
             let out = block
                 .iter()
-                .map(|&u| {
-                    let ranked = rank_fixed(set, u, k, &row, &ascending, &order);
-                    user_metrics(set, u, k, &ranked)
-                })
+                .map(|&u| user_metrics(set, u, k, &rank(u)))
                 .collect();
             progress(block.len());
             out
         })
         .collect();
-    Ok(combine(set, k, per_block))
+    combine(set, k, per_block)
 }
 
 /// User `u`'s ranking under fixed catalog scores `row` (sorted copies: `ascending`
@@ -461,22 +471,7 @@ pub fn evaluate_random_with_progress(
     if k == 0 {
         return Err(MetricsError::ZeroK);
     }
-    let per_block: Vec<Vec<(UserSums, Vec<u32>)>> = set
-        .evaluated_users()
-        .par_chunks(SCORER_BLOCK)
-        .map(|block| {
-            let out = block
-                .iter()
-                .map(|&u| {
-                    let ranked = rank_random(set, u, k, seed);
-                    user_metrics(set, u, k, &ranked)
-                })
-                .collect();
-            progress(block.len());
-            out
-        })
-        .collect();
-    Ok(combine(set, k, per_block))
+    Ok(per_user(set, k, progress, |u| rank_random(set, u, k, seed)))
 }
 
 /// The random stream of the random baseline (see [`alsflow_core::rng::Xoshiro256::new`]).
