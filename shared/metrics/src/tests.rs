@@ -2,6 +2,7 @@
 //! implementation, plus the shared test vectors.
 
 use super::*;
+use crate::baselines::rank_random;
 use proptest::prelude::*;
 use std::path::Path;
 
