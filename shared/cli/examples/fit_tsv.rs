@@ -5,8 +5,10 @@
 //! [--reg 0.1] [--alpha 40] [--threads 2]`. Prints one JSON object on stdout.
 
 use alsflow_als::{fit_with, AlsParams, InteractionMatrix, Solver};
-use alsflow_core::table::Interactions;
 use std::time::Instant;
+
+mod common;
+use common::{fail, parse, peak_rss_mb, read_tsv};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -94,65 +96,4 @@ fn main() {
         p.rank, p.max_iter, matrix.nnz(), matrix.n_users(), matrix.n_items(), load_s, fit_s,
         fit_s / p.max_iter as f64, median, gflop, gflop / (fit_s / p.max_iter as f64).max(1e-9), peak_rss_mb()
     );
-}
-
-fn read_tsv(path: &str) -> Interactions {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
-    let mut t = Interactions::default();
-    // Reserve exactly (one row per line) rather than letting the columns double.
-    let rows = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-    t.user.reserve_exact(rows);
-    t.item.reserve_exact(rows);
-    t.value.reserve_exact(rows);
-    for (n, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let mut cols = line.split(|&b| b == b'\t');
-        let mut field = |what: &str| -> &[u8] {
-            cols.next()
-                .unwrap_or_else(|| fail(&format!("{path}:{}: missing {what}", n + 1)))
-        };
-        let (u, i, v) = (field("user"), field("item"), field("value"));
-        let num = |s: &[u8]| {
-            std::str::from_utf8(s)
-                .ok()
-                .and_then(|s| s.trim().parse::<f64>().ok())
-        };
-        let (Some(u), Some(i), Some(v)) = (num(u), num(i), num(v)) else {
-            fail(&format!(
-                "{path}:{}: expected user<TAB>item<TAB>value numbers",
-                n + 1
-            ));
-        };
-        t.user.push(u as u32);
-        t.item.push(i as u32);
-        t.value.push(v as f32);
-    }
-    t.n_users = t.user.iter().max().map_or(0, |m| m + 1);
-    t.n_items = t.item.iter().max().map_or(0, |m| m + 1);
-    t
-}
-
-fn parse<T: std::str::FromStr>(s: &str) -> T {
-    s.parse()
-        .unwrap_or_else(|_| fail(&format!("'{s}' is not a valid number")))
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn fail(msg: &str) -> ! {
-    eprintln!("error: {msg}");
-    std::process::exit(2)
 }
